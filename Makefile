@@ -1,0 +1,38 @@
+# Entry points for a fresh machine. Each target creates or reuses the virtual environment in
+# $(VENV) and installs the package (editable) with torch as TORCH_SPEC says.
+#   make quickstart   simulate, train, reconstruct, evaluate; prints the report folder last
+#   make test         lint + the whole pytest suite (what CI runs)
+#   make bench        the CPU benchmark suite (table + JSON in benchmarks/results/)
+# Override TORCH_SPEC to pick a CUDA build, e.g. make TORCH_SPEC='torch>=2.1' test.
+
+VENV ?= .venv
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.llp_gap_reco-installed
+
+.PHONY: venv quickstart test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+quickstart: $(STAMP)
+	$(VENV)/bin/llp-gap-reco quickstart
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check python tests benchmarks resources
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

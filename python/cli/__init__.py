@@ -1,0 +1,1 @@
+"""The ``llp-gap-reco`` console script."""

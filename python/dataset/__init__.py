@@ -1,0 +1,1 @@
+"""Converted parquet data: format, seed-compatible dataset, packed loader."""

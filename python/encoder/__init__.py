@@ -1,0 +1,1 @@
+"""The transformer encoder over packed per-DOM rows."""

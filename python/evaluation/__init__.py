@@ -1,0 +1,1 @@
+"""Evaluation: resolution, pulls, coverage, report."""

@@ -1,0 +1,1 @@
+"""Per-DOM summary statistics: the model input."""

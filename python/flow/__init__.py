@@ -1,0 +1,1 @@
+"""The conditional 6D normalizing flow and its posterior summaries."""

@@ -1,0 +1,1 @@
+"""IceTray integration: the LLPGapReco module and I3 -> parquet conversion. Only this part imports icecube."""

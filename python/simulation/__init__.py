@@ -1,0 +1,1 @@
+"""Simulated IceCube-like LLP gap events (see resources/docs/simulation.md)."""
