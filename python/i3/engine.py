@@ -126,7 +126,7 @@ class BatchingEngine:
     def finish(self) -> list[Any]:
         """Reconstruct what is left and return every held frame."""
         out = self.flush()
-        logger.info("%s", self.stats.summary())
+        logger.debug("%s", self.stats.summary())
         return out
 
     # -- internals -----------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""Frame access for the batching engine, on real IceTray frames."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from icecube import dataclasses, icetray
+
+from ..geometry import Geometry
+from .outputs import write_result
+from .results import EventResult
+
+_STOPS = {
+    icetray.I3Frame.Geometry: "G",
+    icetray.I3Frame.Calibration: "C",
+    icetray.I3Frame.DetectorStatus: "D",
+    icetray.I3Frame.DAQ: "Q",
+    icetray.I3Frame.Physics: "P",
+}
+
+
+def pulses_array(frame, key: str) -> Optional[np.ndarray]:
+    """``float64 [N, 6]`` (string, om, pmt, time, charge, width) of a pulse map, mask or union;
+    None when ``key`` is not in the frame; ``[0, 6]`` for an empty map."""
+    if key not in frame:
+        return None
+    pulses = dataclasses.I3RecoPulseSeriesMap.from_frame(frame, key)
+    try:
+        return np.asarray(pulses, dtype=np.float64).reshape(-1, 6)
+    except BufferError:  # numpy.asarray of an empty map
+        return np.zeros((0, 6))
+
+
+class I3FrameAccess:
+    """:class:`~llp_gap_reco.i3.engine.FrameAccess` for ``icetray.I3Frame``."""
+
+    def __init__(self, geometry_key: str = "I3Geometry") -> None:
+        self.geometry_key = geometry_key
+
+    def stop(self, frame) -> str:
+        return _STOPS.get(frame.Stop, "other")
+
+    def geometry(self, frame) -> Geometry:
+        return Geometry.from_i3geometry(frame[self.geometry_key])
+
+    def pulses(self, frame, key: str) -> Optional[np.ndarray]:
+        return pulses_array(frame, key)
+
+    def sub_event_stream(self, frame) -> Optional[str]:
+        if "I3EventHeader" not in frame:
+            return None
+        return frame["I3EventHeader"].sub_event_stream
+
+    def has_key(self, frame, key: str) -> bool:
+        return key in frame
+
+    def write(self, frame, output_name: str, result: EventResult) -> None:
+        write_result(frame, output_name, result)
