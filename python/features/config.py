@@ -1,0 +1,115 @@
+"""Feature configuration: the YAML schema of IceCube's event-feature factory.
+
+.. code-block:: yaml
+
+    pulse_key: SplitInIcePulses
+    pulse_modifier: {class: ChargeWeightedMeanTimePulseModifier, kwargs: {}}   # or null
+    feature_config:
+      features:
+        - {class: TotalCharge, kwargs: {}}
+        - {class: ChargeUntilT, kwargs: {times: [10, 50, 100]}}
+        - {class: TSpread}                                    # kwargs optional
+
+The DOM position ``x, y, z`` always precedes the listed features.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Union
+
+import yaml
+
+from .definitions import FEATURE_CLASSES, Feature
+
+#: the only pulse modifier: subtract the event's charge-weighted mean time from every pulse
+CHARGE_WEIGHTED_MEAN_TIME_MODIFIER = "ChargeWeightedMeanTimePulseModifier"
+
+DEFAULT_PULSE_KEY = "SplitInIcePulses"
+
+#: the package default (``configs/features_default.yaml`` mirrors it): 11 columns
+DEFAULT_CONFIG: dict[str, Any] = {
+    "pulse_key": DEFAULT_PULSE_KEY,
+    "pulse_modifier": {"class": CHARGE_WEIGHTED_MEAN_TIME_MODIFIER, "kwargs": {}},
+    "feature_config": {
+        "features": [
+            {"class": "TotalCharge", "kwargs": {}},
+            {"class": "ChargeUntilT", "kwargs": {"times": [10, 50, 100]}},
+            {"class": "TSpread", "kwargs": {}},
+            {"class": "ChargeWeightedStd", "kwargs": {}},
+            {"class": "ChargeWeightedMean", "kwargs": {}},
+            {"class": "TFirstPulse", "kwargs": {}},
+        ]
+    },
+}
+
+ConfigLike = Union[None, dict, str, "os.PathLike[str]"]
+
+
+def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool]:
+    """Validate a config (``None`` = default, a dict, or a YAML path).
+
+    Returns ``(normalised plain dict, feature instances, modifier on?)``; raises ``ValueError``
+    naming the source and the offending entry.
+    """
+    if config is None:
+        raw, source = copy.deepcopy(DEFAULT_CONFIG), "the default config"
+    elif isinstance(config, dict):
+        raw, source = copy.deepcopy(config), "the config dict"
+    else:
+        source = os.fspath(config)
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"feature config {source!r} does not exist")
+        with open(source) as f:
+            raw = yaml.safe_load(f)
+        if not isinstance(raw, dict):
+            raise ValueError(f"feature config {source!r}: top level must be a mapping")
+    unknown = set(raw) - {"pulse_key", "pulse_modifier", "feature_config"}
+    if unknown:
+        raise ValueError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
+
+    pulse_key = raw.get("pulse_key", DEFAULT_PULSE_KEY)
+    if not isinstance(pulse_key, str) or not pulse_key:
+        raise ValueError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
+
+    modifier = raw.get("pulse_modifier")
+    if modifier is not None:
+        cls = modifier.get("class") if isinstance(modifier, dict) else None
+        if cls != CHARGE_WEIGHTED_MEAN_TIME_MODIFIER or (modifier.get("kwargs") or {}):
+            raise ValueError(
+                f"{source}: pulse_modifier must be null or "
+                f"{{class: {CHARGE_WEIGHTED_MEAN_TIME_MODIFIER}, kwargs: {{}}}}, got {modifier!r}"
+            )
+        modifier = {"class": CHARGE_WEIGHTED_MEAN_TIME_MODIFIER, "kwargs": {}}
+
+    fc = raw.get("feature_config")
+    entries = fc.get("features") if isinstance(fc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{source}: feature_config.features must be a non-empty list")
+    features: list[Feature] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "class" not in entry:
+            raise ValueError(f"{source}: feature_config.features[{i}] needs a 'class': {entry!r}")
+        name = entry["class"]
+        if name not in FEATURE_CLASSES:
+            raise ValueError(
+                f"{source}: feature_config.features[{i}]: unknown class {name!r}; "
+                f"known: {sorted(FEATURE_CLASSES)}"
+            )
+        kwargs = entry.get("kwargs") or {}
+        try:
+            features.append(FEATURE_CLASSES[name](**kwargs))
+        except TypeError as e:
+            raise ValueError(f"{source}: feature_config.features[{i}] ({name}): {e}") from None
+        except ValueError as e:
+            raise ValueError(f"{source}: feature_config.features[{i}]: {e}") from None
+
+    normalised = {
+        "pulse_key": pulse_key,
+        "pulse_modifier": modifier,
+        "feature_config": {
+            "features": [{"class": type(f).__name__, "kwargs": f.kwargs} for f in features]
+        },
+    }
+    return normalised, features, modifier is not None
