@@ -1,0 +1,128 @@
+"""Training configuration: one dataclass, package defaults in Python, YAML files override them.
+
+A YAML file holds the fields of :class:`TrainConfig` at top level; ``encoder`` holds the
+encoder's ``settings`` (keys of ``LLPTransformerModel``; missing ones take the encoder defaults)
+and ``flow`` the keyword arguments of ``ConditionalFlow`` other than ``conditional_input_dim``.
+Unknown keys are an error naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, Optional
+
+import yaml
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every knob of a training run (units in the comments)."""
+
+    seed: int = 1234
+    epochs: int = 30
+    #: events per batch (per rank)
+    batch_size: int = 64
+    #: cap on DOM rows per batch (None: no cap)
+    max_doms_per_batch: Optional[int] = None
+    #: "flow" (-log p(target | encoding)) or "mse" (point baseline on standardised targets)
+    loss: str = "flow"
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    #: gradient clipping by global L2 norm
+    grad_clip_norm: float = 1.0
+    #: "plateau", "cosine" or "none"
+    scheduler: str = "plateau"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    #: minimum LR of the cosine schedule, as a fraction of ``lr``
+    cosine_final_fraction: float = 0.01
+    #: stop after this many epochs without a better validation loss (0: never)
+    early_stopping_patience: int = 6
+    #: fraction of the folder's files held out for validation (split by files)
+    val_fraction: float = 0.15
+    #: write ``checkpoints/last.pt`` every this many optimiser steps (and at each epoch end)
+    checkpoint_every: int = 200
+    #: number of training labels used to initialise the flow
+    init_labels: int = 1000
+    #: "bf16", "fp16" or "none"; autocast is used on CUDA only
+    amp: str = "bf16"
+    #: dtype of the flow's computations: "float64" (as the original) or "float32"
+    flow_dtype: str = "float64"
+    #: "auto" (CUDA when available), "cpu", "cuda", "cuda:N"
+    device: str = "auto"
+    num_workers: int = 0
+    shuffle_buffer: int = 1024
+    #: wall-clock budget in minutes (None: none); checked at every step on one process,
+    #: at epoch ends under DDP
+    max_minutes: Optional[float] = None
+    #: stop after this many optimiser steps in total (None: none)
+    max_steps: Optional[int] = None
+    #: show tqdm progress bars (rank 0 only)
+    progress: bool = True
+    encoder: dict = dataclasses.field(default_factory=dict)
+    flow: dict = dataclasses.field(default_factory=lambda: {"flow_defs": "gggggt"})
+
+    def __post_init__(self) -> None:
+        checks = {
+            "loss": ("flow", "mse"),
+            "scheduler": ("plateau", "cosine", "none"),
+            "amp": ("bf16", "fp16", "none"),
+            "flow_dtype": ("float64", "float32"),
+            "optimizer": ("adamw", "adam"),
+        }
+        for key, allowed in checks.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"training config: {key}={getattr(self, key)!r}, "
+                                 f"expected one of {allowed}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"training config: val_fraction={self.val_fraction} not in (0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown training key(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def load_train_config(path: str | pathlib.Path | None = None, **overrides: Any) -> TrainConfig:
+    """Package defaults, overridden by the YAML file at ``path`` and then by ``overrides``."""
+    d: dict[str, Any] = {}
+    if path is not None:
+        text = pathlib.Path(path).read_text()
+        d = yaml.safe_load(text) or {}
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: expected a mapping of training keys at top level")
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(d, source=str(path or "config"))
+
+
+#: the small model of ``configs/train_quick.yaml``: trains on 2 CPU cores in minutes
+QUICK = {
+    "epochs": 40,
+    "batch_size": 64,
+    "lr": 2e-3,
+    "checkpoint_every": 100,
+    "init_labels": 1000,
+    "early_stopping_patience": 8,
+    "max_minutes": 18.0,
+    "encoder": {
+        "output_dim": 64,
+        "io_mlp_hidden_dims": "64",
+        "attn_computational_dim": 64,
+        "attn_num_layers": 2,
+        "attn_num_heads_per_layer": 2,
+        "attn_internal_mlp_dim": 128,
+        "attn_dropout": 0.0,
+    },
+    "flow": {"flow_defs": "gggggt"},
+}
