@@ -1,0 +1,26 @@
+"""What an attention backend is: a plan built once per batch, then one call per layer.
+
+All backends compute, for every event separately, ``softmax(q k^T / sqrt(d_head)) v`` per head
+on packed tensors ``q, k, v [N_total, H, d_head]`` and return ``[N_total, H, d_head]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Protocol
+
+import torch
+
+
+class AttentionBackend(Protocol):
+    """A way to compute attention within each event of a packed batch."""
+
+    name: str
+
+    def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
+        """``None`` when this backend runs for tensors on ``device`` with ``dtype``."""
+
+    def plan(self, seqlens: torch.Tensor, device: torch.device) -> Any:
+        """Everything that depends only on the event lengths ``seqlens [B]`` (all >= 1)."""
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: Any) -> torch.Tensor:
+        """``q, k, v [N_total, H, d_head] -> [N_total, H, d_head]``, attention within events."""
