@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 import numpy as np
 
 from ..status import Status
+from .frame_features import frame_features
 from .frame_queue import FrameQueue
 from .results import EventResult
 
@@ -149,19 +150,9 @@ class BatchingEngine:
             )
         self.stats.events += 1
         t0 = time.perf_counter()
-        try:
-            pulses = self.access.pulses(frame, self.pulse_key)
-            if pulses is None:
-                return _Pending(None, Status.PULSES_MISSING, 0)
-            ev = self.extractor.extract(pulses, self.geometry)
-        except Exception:
-            logger.exception("feature extraction failed for one event; marking it ERROR")
-            return _Pending(None, Status.ERROR, 0)
-        finally:
-            self.stats.seconds["features"] += time.perf_counter() - t0
-        status = Status(int(ev.status))
-        n = int(ev.features.shape[0])
-        return _Pending(ev.features if status is Status.OK else None, status, n)
+        ff = frame_features(self.access, frame, self.pulse_key, self.geometry, self.extractor)
+        self.stats.seconds["features"] += time.perf_counter() - t0
+        return _Pending(ff.features, ff.status, ff.n_doms)
 
     def flush(self) -> list[Any]:
         frames, pending = self.queue.drain()

@@ -1,0 +1,39 @@
+"""``llp-gap-reco convert``: I3 files -> converted parquet folder (needs icecube)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert I3 files to the parquet training format",
+                       description="Compute per-DOM features of the P frames of I3 files and "
+                       "write a converted parquet folder (resumes an interrupted folder).")
+    p.add_argument("--gcd", required=True, help="GCD file")
+    p.add_argument("-i", "--input", nargs="+", required=True, help="I3 data files")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    p.add_argument("--pulses", default=None, help="pulse key (default: the feature config's)")
+    p.add_argument("--feature-config", default=None, help="feature config YAML")
+    p.add_argument("--events-per-file", type=int, default=1000)
+    p.add_argument("--sub-event-stream", default="InIceSplit",
+                   help="sub-event stream to convert ('' for all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from ..i3.convert import convert_files
+    except ImportError as err:
+        print(f"error: convert needs the IceCube software (import icecube failed: {err})",
+              file=sys.stderr)
+        return 2
+    try:
+        convert_files(args.gcd, args.input, args.out, pulses=args.pulses,
+                      feature_config=args.feature_config, events_per_file=args.events_per_file,
+                      sub_event_stream=args.sub_event_stream or None)
+    except FileNotFoundError as err:
+        print(f"error: no such file: {err}", file=sys.stderr)
+        return 2
+    print(args.out)
+    return 0

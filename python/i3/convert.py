@@ -1,0 +1,143 @@
+"""I3 -> converted parquet: the ``I3ToParquet`` module and :func:`convert_files`.
+
+Features come from the same code path as :class:`LLPGapReco` (:func:`frame_features`). Truth is
+read from the ``LLPInfo`` ``I3MapStringDouble`` when present (``prod_x, prod_y, prod_z, zenith,
+azimuth, length, fractional_energy, llp_energy``); the decay vertex is production + length x
+the unit vector of ``I3Direction(zenith, azimuth)`` (its theta/phi), i.e. along the direction of
+travel. Muon information comes from ``MMCTrackList`` when present (the track with the highest
+entry energy).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Optional, Sequence
+
+from icecube import dataclasses, icetray
+
+from ..dataset.writer import ConvertedFolderWriter
+from ..features import FeatureExtractor
+from .access import I3FrameAccess
+from .frame_features import frame_features
+
+logger = logging.getLogger(__name__)
+
+
+def llp_truth(info) -> dict:
+    """Truth dict (writer keys) from an ``LLPInfo`` map."""
+    d = dataclasses.I3Direction(float(info["zenith"]), float(info["azimuth"]))
+    u = (math.sin(d.theta) * math.cos(d.phi), math.sin(d.theta) * math.sin(d.phi),
+         math.cos(d.theta))
+    length = float(info["length"])
+    prod = [float(info["prod_x"]), float(info["prod_y"]), float(info["prod_z"])]
+    truth = {f"prod_{c}": v for c, v in zip("xyz", prod)}
+    truth.update({f"decay_{c}": p + length * w for c, p, w in zip("xyz", prod, u)})
+    truth["gap_length"] = length
+    for key in ("fractional_energy", "llp_energy"):
+        truth[key] = float(info[key]) if key in info else float("nan")
+    return truth
+
+
+def muon_info(frame, key: str = "MMCTrackList") -> dict:
+    """``muon_energy`` [GeV], ``zenith`` [rad], ``muon_length`` [m] of the most energetic muon
+    entering the detector, from ``MMCTrackList``; empty when absent."""
+    if key not in frame:
+        return {}
+    tracks = list(frame[key])
+    if not tracks:
+        return {}
+    best = max(tracks, key=lambda t: t.Ei)
+    return {"muon_energy": float(best.Ei), "zenith": float(best.particle.dir.zenith),
+            "muon_length": float(best.particle.length)}
+
+
+class I3ToParquet(icetray.I3Module):
+    """Writes the P frames of one sub-event stream to a converted parquet folder."""
+
+    def __init__(self, context):
+        super().__init__(context)
+        self.AddParameter("OutputDir", "Converted folder to write (resumed when it exists).", None)
+        self.AddParameter("Pulses", "Pulse map/mask key (default: the feature config's).", None)
+        self.AddParameter("FeatureConfig", "Feature config: None (default), dict or YAML path.",
+                          None)
+        self.AddParameter("EventsPerFile", "Events per parquet data file.", 1000)
+        self.AddParameter("SubEventStream", "Convert only this sub-event stream (None: all).",
+                          "InIceSplit")
+        self.AddParameter("TruthKey", "I3MapStringDouble with the LLP truth.", "LLPInfo")
+        self.AddParameter("Source", "Description stored in the manifest (e.g. the file list).",
+                          None)
+        self.AddOutBox("OutBox")
+
+    def Configure(self):
+        from . import logging_bridge
+
+        logging_bridge.install()
+        self.extractor = FeatureExtractor(self.GetParameter("FeatureConfig"))
+        self.pulse_key = self.GetParameter("Pulses") or self.extractor.pulse_key
+        self.stream = self.GetParameter("SubEventStream")
+        self.truth_key = self.GetParameter("TruthKey")
+        self.access = I3FrameAccess()
+        self.geometry = None
+        src = self.GetParameter("Source")
+        self.writer = ConvertedFolderWriter(
+            self.GetParameter("OutputDir"), self.extractor.config,
+            events_per_file=int(self.GetParameter("EventsPerFile")), resume=True,
+            source={"kind": "i3", "input": src} if src else {"kind": "i3"})
+        self._skip = self.writer.n_input_events  # events already converted by an earlier run
+        self._seen = 0
+
+    def Geometry(self, frame):
+        self.geometry = self.access.geometry(frame)
+        self.PushFrame(frame)
+
+    def Physics(self, frame):
+        if self.stream is not None and self.access.sub_event_stream(frame) != self.stream:
+            self.PushFrame(frame)
+            return
+        if self.geometry is None:
+            icetray.logging.log_fatal("a P frame arrived before any geometry (add the GCD file)",
+                                      unit="I3ToParquet")
+        self._seen += 1
+        if self._seen > self._skip:
+            ff = frame_features(self.access, frame, self.pulse_key, self.geometry, self.extractor)
+            header = frame["I3EventHeader"] if "I3EventHeader" in frame else None
+            truth = llp_truth(frame[self.truth_key]) if self.truth_key in frame else None
+            self.writer.add(
+                header.run_id if header else 0, header.event_id if header else self._seen,
+                ff.features if ff.features is not None else _empty(self.extractor.dim),
+                ff.string if ff.string is not None else (),
+                ff.om if ff.om is not None else (),
+                truth=truth, muon=muon_info(frame), status=ff.status)
+        self.PushFrame(frame)
+
+    def Finish(self):
+        self.writer.close()
+        logger.info("%s: %d events written, skipped by status %s", self.writer.out_dir,
+                    sum(f["n_events"] for f in self.writer.files), dict(self.writer.skipped))
+
+
+def _empty(dim: int):
+    import numpy as np
+
+    return np.zeros((0, dim), np.float32)
+
+
+def convert_files(gcd: str, inputs: Sequence[str], out_dir: str, *,
+                  pulses: Optional[str] = None, feature_config=None, events_per_file: int = 1000,
+                  sub_event_stream: Optional[str] = "InIceSplit") -> str:
+    """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``."""
+    from icecube import dataio  # noqa: F401  (registers I3Reader)
+    from icecube.icetray import I3Tray
+
+    for path in (gcd, *inputs):
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+    tray = I3Tray()
+    tray.AddModule("I3Reader", "reader", FilenameList=[gcd, *inputs])
+    tray.AddModule(I3ToParquet, "to_parquet", OutputDir=out_dir, Pulses=pulses,
+                   FeatureConfig=feature_config, EventsPerFile=events_per_file,
+                   SubEventStream=sub_event_stream, Source=",".join(map(os.path.basename, inputs)))
+    tray.Execute()
+    return out_dir
