@@ -18,6 +18,7 @@ from .. import __version__
 SUBCOMMANDS = [
     "simulate",
     "features",
+    "convert",
 ]
 
 
