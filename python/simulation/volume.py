@@ -1,0 +1,106 @@
+"""Detector volumes: the instrumented volume (string hull x DOM depth range) and the
+generation cylinder around it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..geometry import Geometry
+
+
+def _convex_hull(xy: np.ndarray) -> np.ndarray:
+    """Counter-clockwise convex hull ``[k, 2]`` of points ``[n, 2]`` (monotone chain)."""
+    pts = np.unique(xy, axis=0)
+    if pts.shape[0] < 3:
+        raise ValueError("the geometry needs at least 3 strings to span a volume")
+
+    def half(points):
+        out: list = []
+        for p in points:
+            while len(out) >= 2:
+                (ax, ay), (bx, by) = out[-2], out[-1]
+                if (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) > 1e-9:
+                    break
+                out.pop()
+            out.append(tuple(p))
+        return out
+
+    lower, upper = half(pts), half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+@dataclass
+class InstrumentedVolume:
+    """Prism over the convex hull of the strings, between the lowest and highest DOM.
+
+    ``hull``: float64 ``[k, 2]`` counter-clockwise, metres; ``z_min``, ``z_max`` metres.
+    """
+
+    hull: np.ndarray
+    z_min: float
+    z_max: float
+
+    @classmethod
+    def from_geometry(cls, geometry: Geometry) -> InstrumentedVolume:
+        return cls(
+            _convex_hull(geometry.pos[:, :2]),
+            float(geometry.pos[:, 2].min()),
+            float(geometry.pos[:, 2].max()),
+        )
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """bool ``[n]`` for points ``[n, 3]`` (inside or on the boundary)."""
+        p = np.asarray(points, dtype=np.float64)
+        a = self.hull
+        e = np.roll(a, -1, axis=0) - a
+        rel = p[:, None, :2] - a[None]
+        cross = e[None, :, 0] * rel[..., 1] - e[None, :, 1] * rel[..., 0]
+        inside = (cross >= -1e-9).all(axis=1)
+        return inside & (p[:, 2] >= self.z_min) & (p[:, 2] <= self.z_max)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """At least ``n`` ... exactly ``n`` points ``[n, 3]`` uniform in the volume."""
+        lo, hi = self.hull.min(0), self.hull.max(0)
+        out = np.empty((0, 3))
+        while out.shape[0] < n:
+            m = 2 * (n - out.shape[0]) + 8
+            cand = np.column_stack(
+                [rng.uniform(lo[0], hi[0], m), rng.uniform(lo[1], hi[1], m),
+                 rng.uniform(self.z_min, self.z_max, m)]
+            )
+            out = np.concatenate([out, cand[self.contains(cand)]])
+        return out[:n]
+
+    @property
+    def radius(self) -> float:
+        """Largest horizontal distance of a hull corner from the origin, m."""
+        return float(np.hypot(self.hull[:, 0], self.hull[:, 1]).max())
+
+
+@dataclass
+class Cylinder:
+    """Vertical cylinder centred on the z axis: ``radius``, ``z_min``, ``z_max`` in metres."""
+
+    radius: float
+    z_min: float
+    z_max: float
+
+    def intersect(self, origin: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
+        """``(s_in, s_out)`` along ``origin + s * direction`` (unit direction, origin inside)."""
+        o, d = origin, direction
+        a = d[0] ** 2 + d[1] ** 2
+        if a > 1e-12:
+            b = o[0] * d[0] + o[1] * d[1]
+            c = o[0] ** 2 + o[1] ** 2 - self.radius**2
+            root = np.sqrt(max(b * b - a * c, 0.0))
+            side = ((-b - root) / a, (-b + root) / a)
+        else:
+            side = (-np.inf, np.inf)
+        if abs(d[2]) > 1e-12:
+            z1, z2 = (self.z_min - o[2]) / d[2], (self.z_max - o[2]) / d[2]
+            cap = (min(z1, z2), max(z1, z2))
+        else:
+            cap = (-np.inf, np.inf)
+        return float(max(side[0], cap[0])), float(min(side[1], cap[1]))
