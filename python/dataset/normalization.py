@@ -1,0 +1,176 @@
+"""Per-group feature normalisation ``x_new = (x - offset) * scale``.
+
+The YAML file is a mapping ``group: {offset: float, scale: float}``, read with ``yaml.safe_load``
+exactly as the original training scripts read their ``normalization_args``. Groups are applied in
+the order of ``feature_indices`` (the order of ``feature_indices.yaml``), one after the other: a
+column listed by two groups (older folders list the total-charge column under ``log_charges`` and
+``log_total_charge``) is transformed by both, as it always was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import yaml
+
+from .format import DatasetFormatError
+
+logger = logging.getLogger(__name__)
+
+Array = Union[np.ndarray, torch.Tensor]
+
+
+def _columns(indices) -> list[int]:
+    return [int(i) for i in np.atleast_1d(indices)]
+
+
+@dataclass
+class Normalization:
+    """``groups``: group name -> ``{"offset": float, "scale": float}``."""
+
+    groups: dict
+
+    def __post_init__(self) -> None:
+        clean = {}
+        for name, args in dict(self.groups).items():
+            if not isinstance(args, Mapping) or not {"offset", "scale"} <= set(args):
+                raise DatasetFormatError(
+                    f"normalisation group {name!r} needs 'offset' and 'scale', got {args!r}"
+                )
+            offset, scale = float(args["offset"]), float(args["scale"])
+            if not (np.isfinite(offset) and np.isfinite(scale)):
+                raise DatasetFormatError(f"normalisation group {name!r} is not finite: {args!r}")
+            clean[str(name)] = {"offset": offset, "scale": scale}
+        self.groups = clean
+
+    @classmethod
+    def from_dict(cls, args: Mapping) -> Normalization:
+        """From a ``normalization_args`` mapping (also accepts one nested under that key)."""
+        if "normalization_args" in args and isinstance(args["normalization_args"], Mapping):
+            args = args["normalization_args"]
+        return cls(dict(args))
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, os.PathLike]) -> Normalization:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"normalisation file not found: {path}")
+        with open(path) as fh:
+            args = yaml.safe_load(fh)
+        if not isinstance(args, Mapping):
+            raise DatasetFormatError(f"{path}: expected a mapping group -> {{offset, scale}}")
+        try:
+            return cls.from_dict(args)
+        except DatasetFormatError as err:
+            raise DatasetFormatError(f"{path}: {err}") from err
+
+    @classmethod
+    def identity(cls, feature_indices: Mapping) -> Normalization:
+        return cls({g: {"offset": 0.0, "scale": 1.0} for g in feature_indices})
+
+    def to_dict(self) -> dict:
+        return {g: dict(v) for g, v in self.groups.items()}
+
+    def to_yaml(self, path: Union[str, os.PathLike]) -> None:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as fh:
+            yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
+        os.replace(tmp, path)
+
+    def check_covers(self, feature_indices: Mapping) -> None:
+        """Raise when a group of ``feature_indices`` has no normalisation entry."""
+        missing = [g for g in feature_indices if g not in self.groups]
+        if missing:
+            raise DatasetFormatError(
+                f"normalisation lacks group(s) {missing}; it has {list(self.groups)}"
+            )
+
+    def apply(self, x: Array, feature_indices: Mapping, inplace: bool = False) -> Array:
+        """Normalise ``x [..., D]`` (numpy or torch) group by group in ``feature_indices`` order."""
+        self.check_covers(feature_indices)
+        if not inplace:
+            x = x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
+        for group, indices in feature_indices.items():
+            cols = _columns(indices)
+            args = self.groups[group]
+            x[..., cols] = (x[..., cols] - args["offset"]) * args["scale"]
+        return x
+
+    def invert(self, x: Array, feature_indices: Mapping) -> Array:
+        """Undo :meth:`apply` (groups in reverse order)."""
+        self.check_covers(feature_indices)
+        x = x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
+        for group, indices in reversed(list(feature_indices.items())):
+            cols = _columns(indices)
+            args = self.groups[group]
+            x[..., cols] = x[..., cols] / args["scale"] + args["offset"]
+        return x
+
+    def apply_target(self, target: Array) -> Array:
+        """The original target scaling: multiply by the ``position`` scale (no offset)."""
+        return target * self.groups["position"]["scale"]
+
+    def affine(self, feature_indices: Mapping, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-column ``(a, b)`` float64 [D] with ``apply(x) == x * a + b`` (groups composed)."""
+        self.check_covers(feature_indices)
+        a, b = np.ones(dim), np.zeros(dim)
+        for group, indices in feature_indices.items():
+            cols = _columns(indices)
+            s, o = self.groups[group]["scale"], self.groups[group]["offset"]
+            a[cols], b[cols] = a[cols] * s, (b[cols] - o) * s
+        return a, b
+
+
+def compute_normalization(
+    folder_or_files: Union[str, Sequence[str]],
+    feature_indices: Optional[Mapping] = None,
+    max_files: Optional[int] = None,
+) -> Normalization:
+    """Normalisation from data: per group ``offset = mean``, ``scale = 1 / std`` of all its values.
+
+    Statistics are accumulated in float64 over all DOM rows of the (first ``max_files``) data
+    files, on the unnormalised features; groups are treated independently. A group whose values
+    are constant gets ``scale = 1``.
+    """
+    from .reader import read_data_file, resolve_files
+
+    files, folder = resolve_files(folder_or_files)
+    if feature_indices is None:
+        if folder is None:
+            raise ValueError("feature_indices is needed when the files have no folder")
+        feature_indices = folder.feature_indices
+    files = files[:max_files] if max_files else files
+    groups = {g: _columns(v) for g, v in feature_indices.items()}
+    n = dict.fromkeys(groups, 0)
+    s1 = dict.fromkeys(groups, 0.0)
+    s2 = dict.fromkeys(groups, 0.0)
+    shift = {}
+    for path in files:
+        feats = read_data_file(path, bad_events="skip").features.astype(np.float64)
+        for g, cols in groups.items():
+            v = feats[:, cols].ravel()
+            if v.size == 0:
+                continue
+            c = shift.setdefault(g, float(v[0]))  # shifted sums keep the variance accurate
+            n[g] += v.size
+            s1[g] += float((v - c).sum())
+            s2[g] += float(((v - c) ** 2).sum())
+    out = {}
+    for g in groups:
+        if not groups[g]:
+            out[g] = {"offset": 0.0, "scale": 1.0}
+            continue
+        if n[g] == 0:
+            raise DatasetFormatError(f"no values for feature group {g!r} in {len(files)} file(s)")
+        m = s1[g] / n[g]
+        var = max(s2[g] / n[g] - m * m, 0.0)
+        std = var**0.5
+        out[g] = {"offset": shift[g] + m, "scale": 1.0 / std if std > 0 else 1.0}
+        logger.info(
+            "normalisation %s: offset %.6g scale %.6g", g, out[g]["offset"], out[g]["scale"]
+        )
+    return Normalization(out)
