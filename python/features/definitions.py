@@ -32,8 +32,8 @@ from .segments import DomPulses
 #: feature groups, in the order ``feature_indices`` lists them
 GROUPS = ("position", "log_total_charge", "log_charges", "time_widths", "abs_times")
 
-#: relative slack when comparing a cumulative charge fraction with a percentile
-PERCENTILE_RTOL = 1e-12
+#: slack when comparing a cumulative charge fraction with a percentile (rounding of the sum)
+PERCENTILE_SLACK = 1e-9
 
 
 def _fmt(v: float) -> str:
@@ -169,10 +169,9 @@ class TimeAtChargePercentile(Feature):
         return [f"TimeAtChargePercentile_{_fmt(p)}" for p in self.percentiles]
 
     def compute(self, doms: DomPulses) -> np.ndarray:
-        frac = doms.cumulative_charge / doms.total_charge[doms.dom_of_pulse]
+        frac = doms.cumulative_fraction
         cols = [
-            doms.t[doms.first_index_where(frac >= p * (1 - PERCENTILE_RTOL))]
-            for p in self.percentiles
+            doms.t[doms.first_index_where(frac >= p - PERCENTILE_SLACK)] for p in self.percentiles
         ]
         return np.stack(cols, axis=1)
 
