@@ -136,6 +136,8 @@ class LLPDataset(Dataset):
         check_ids(f, (self._index["run_id"][rows], self._index["event_id"][rows]))
         if self.normalize_data:
             f.features = self.normalization.apply(f.features, self.feature_indices)
+        elif not f.features.flags.writeable:  # zero-copy from arrow
+            f.features = f.features.copy()
         self._cache[file_index] = f
         while len(self._cache) > self.max_cached_files:
             self._cache.popitem(last=False)
