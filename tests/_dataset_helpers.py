@@ -100,3 +100,30 @@ def some_normalization(feature_indices: dict) -> dict:
     """Distinct, non-trivial offset/scale per group."""
     return {g: {"offset": 0.5 + 3.0 * i, "scale": 1.0 / (2.0 + i)}
             for i, g in enumerate(feature_indices)}
+
+
+def ddp_worker(rank: int, world_size: int, init_file: str, folder: str, out_dir: str) -> None:
+    """Body of one torch.distributed (gloo) process: read one epoch, save the event ids and the
+    number of steps, and check that all ranks agree on the step count."""
+    import json
+
+    import torch
+    import torch.distributed as dist
+    from llp_gap_reco.dataset import PackedLoader
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world_size)
+    try:
+        loader = PackedLoader(folder, batch_size=16, num_workers=2, seed=3, epoch=1)
+        ids, steps = [], 0
+        for batch in loader:
+            ids += batch.event_id.tolist()
+            steps += 1
+            dist.all_reduce(torch.ones(1))  # a DDP step: hangs if ranks disagree on steps
+        counts = [None] * world_size
+        dist.all_gather_object(counts, steps)
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
+            json.dump({"rank": loader.rank, "world_size": loader.world_size, "ids": ids,
+                       "steps": steps, "all_steps": counts, "len": len(loader)}, fh)
+    finally:
+        dist.destroy_process_group()
