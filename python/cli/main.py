@@ -19,6 +19,10 @@ SUBCOMMANDS = [
     "simulate",
     "features",
     "convert",
+    "train",
+    "predict",
+    "evaluate",
+    "import_seed",
 ]
 
 

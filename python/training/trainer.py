@@ -66,6 +66,7 @@ class TrainResult:
     bundle_path: Optional[pathlib.Path]
     history: list
     best_val_loss: float
+    initial_val_loss: float
     global_step: int
     skipped_batches: int
     stopped: str
@@ -187,6 +188,7 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch_sums = [0.0, 0.0, 0.0]  # loss * events, events, batches applied
         self.elapsed_before = 0.0
+        self.initial_val_loss = math.nan
         # Per-rank generators: dropout differs between ranks, reproducibly.
         seed_everything(cfg.seed + 1_000_003 * self.ctx.rank)
         if ck is not None:
@@ -265,6 +267,7 @@ class Trainer:
             "epoch_sums": list(self.epoch_sums),
             "history": list(self.history),
             "elapsed_s": self.elapsed(),
+            "initial_val_loss": self.initial_val_loss,
             "rng": rng_state(),
             "world_size": self.ctx.world_size,
         }
@@ -287,6 +290,7 @@ class Trainer:
         self.epoch_sums = list(ck["epoch_sums"])
         self.history = list(ck["history"])
         self.elapsed_before = float(ck["elapsed_s"])
+        self.initial_val_loss = float(ck["initial_val_loss"])
         if self.ctx.rank == 0 and ck.get("world_size", 1) == self.ctx.world_size:
             set_rng_state(ck["rng"])
         else:  # other ranks: a fresh stream per (rank, step), reproducible
@@ -352,6 +356,9 @@ class Trainer:
                               self.out_dir / "config.yaml")
         tb = self._tensorboard()
         stopped = "epochs"
+        if self.global_step == 0 and not self.history:
+            self.initial_val_loss = self.validate()[0]
+            logger.info("validation loss before training: %.4f", self.initial_val_loss)
         self.model.train()
         while self.epoch < cfg.epochs:
             t_epoch = time.perf_counter()
@@ -421,7 +428,8 @@ class Trainer:
         bundle_path = self._write_bundle(stopped)
         barrier(self.ctx)
         return TrainResult(self.out_dir, bundle_path, self.history, self.best_val_loss,
-                           self.global_step, self.skipped, stopped, self.model)
+                           self.initial_val_loss, self.global_step, self.skipped, stopped,
+                           self.model)
 
     def _join(self):
         if self.ctx.distributed and self.config.max_doms_per_batch is not None:
@@ -466,6 +474,7 @@ class Trainer:
             "global_step": self.global_step,
             "best_epoch": best[-1] if best else None,
             "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            "initial_val_loss": self.initial_val_loss,
             "skipped_batches": self.skipped,
             "stopped": stopped,
             "elapsed_s": self.elapsed(),

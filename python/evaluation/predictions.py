@@ -1,0 +1,120 @@
+"""Stream posterior summaries of a converted folder into a parquet file.
+
+Columns (metres; NaN when ``status`` is not OK): ``run_id``, ``event_id``, ``status``, ``n_doms``,
+``<c>`` and ``<c>_sigma`` for each coordinate ``c`` in ``prod_x .. decay_z`` (posterior mean and
+standard deviation), ``cov`` (the 6x6 covariance, row-major, 36 values), ``gap_length`` and
+``gap_length_sigma``, ``logp_threshold_68`` / ``logp_threshold_90`` (log density thresholds of
+the 68% / 90% highest-density regions, log 1/m^6), and when the folder holds truth:
+``true_<c>``, ``true_gap_length`` and ``logp_truth`` (the posterior log density at the truth).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from ..batch import PackedBatch
+from ..bundle import ModelBundle
+from .resolution import TARGET_NAMES, gap_length
+
+logger = logging.getLogger(__name__)
+
+
+def batches(bundle: ModelBundle, data: Union[str, os.PathLike], batch_size: int = 256,
+            targets: Optional[bool] = None) -> tuple[Iterator[PackedBatch], int]:
+    """Packed batches of a folder in file order, normalised as ``bundle`` expects; and the
+    number of events."""
+    from ..dataset import PackedLoader
+
+    loader = PackedLoader(str(data), batch_size=batch_size, normalization=bundle.normalization,
+                          shuffle=False, targets=targets, bad_events="skip",
+                          feature_indices=bundle.feature_indices, world_size=1, rank=0)
+    return iter(loader), loader.n_events
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def summary_columns(summary, batch: PackedBatch, logp_truth: Optional[torch.Tensor]) -> dict:
+    """One batch's output columns as numpy arrays (see module docstring)."""
+    mean, sigma, cov = _np(summary.mean), _np(summary.sigma), _np(summary.cov)
+    cols: dict[str, np.ndarray] = {
+        "run_id": _np(batch.run_id).astype(np.int64),
+        "event_id": _np(batch.event_id).astype(np.int64),
+        "status": _np(summary.status).astype(np.int16),
+        "n_doms": _np(batch.seqlens).astype(np.int32),
+    }
+    for i, c in enumerate(TARGET_NAMES):
+        cols[c], cols[f"{c}_sigma"] = mean[:, i], sigma[:, i]
+    cols["cov"] = cov.reshape(-1, 36)
+    cols["gap_length"] = _np(summary.gap_length_mean)
+    cols["gap_length_sigma"] = _np(summary.gap_length_sigma)
+    cols["logp_threshold_68"] = _np(summary.logp_threshold_68)
+    cols["logp_threshold_90"] = _np(summary.logp_threshold_90)
+    if batch.targets is not None:
+        truth = _np(batch.targets)
+        for i, c in enumerate(TARGET_NAMES):
+            cols[f"true_{c}"] = truth[:, i]
+        cols["true_gap_length"] = gap_length(truth)
+        cols["logp_truth"] = _np(logp_truth)
+    return cols
+
+
+def posterior(bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, seed: int = 0):
+    """``(summary, log p(truth) [B] or None)`` of one batch (encoded once)."""
+    enc = bundle.encode(batch.x, batch.seqlens).to(bundle.flow.dtype)
+    with torch.inference_mode():
+        summary = bundle.flow.summarize(enc, n_samples=n_samples, seed=seed)
+        lt = None
+        if batch.targets is not None:
+            lt = bundle.flow.log_prob(batch.targets.to(bundle.device, bundle.flow.dtype), enc)
+    return summary, lt
+
+
+def _table(cols: dict) -> pa.Table:
+    arrays = {}
+    for k, v in cols.items():
+        if k == "cov":
+            arrays[k] = pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), 36)
+        else:
+            arrays[k] = pa.array(v)
+    return pa.table(arrays)
+
+
+def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
+                   out: Union[str, os.PathLike], n_samples: int = 512, seed: int = 0,
+                   batch_size: int = 256, progress: bool = True) -> int:
+    """Write the predictions of every event of ``data`` to ``out`` (parquet, atomically);
+    returns the number of events written."""
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    it, total = batches(bundle, data, batch_size)
+    writer, n = None, 0
+    try:
+        with tqdm(total=total, unit="ev", desc="predict", disable=not progress) as bar:
+            for batch in it:
+                summary, lt = posterior(bundle, batch, n_samples, seed)
+                table = _table(summary_columns(summary, batch, lt))
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                n += table.num_rows
+                bar.update(table.num_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError(f"{data}: no events to predict")
+    os.replace(tmp, out)
+    logger.info("wrote %d events to %s", n, out)
+    return n
