@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Optional
 
@@ -19,7 +20,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bright tail, total-charge range, time span, speed.",
     )
     add_simulation_arguments(p)
+    add_output_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """``--out DIR``: write a converted parquet folder instead of only summarising."""
+    from ..dataset.format import DEFAULT_EVENTS_PER_FILE
+
+    g = p.add_argument_group("converted parquet output")
+    g.add_argument("--out", default=None, metavar="DIR",
+                   help="write the events (features, truth) as a converted parquet folder")
+    g.add_argument("--events-per-file", type=int, default=DEFAULT_EVENTS_PER_FILE, metavar="K",
+                   help=f"events per data file (default {DEFAULT_EVENTS_PER_FILE})")
+    g.add_argument("--feature-config", default=None, metavar="YAML",
+                   help="feature configuration (default: the package default)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue an interrupted --out folder after its last complete file")
 
 
 def add_simulation_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,7 +85,31 @@ def print_summary(s: dict, seconds: float) -> None:
     print(f"speed                  {n / seconds:.0f} events/s")
 
 
+def write_folder(args: argparse.Namespace) -> int:
+    from ..dataset import write_simulated_folder
+
+    t0 = time.perf_counter()
+    try:
+        man = write_simulated_folder(
+            args.out, args.events, seed=args.seed, events_per_file=args.events_per_file,
+            kind=args.kind, feature_config=args.feature_config, geometry=geometry_from_args(args),
+            resume=args.resume, run_id=args.run_id)
+    except FileExistsError as err:
+        print(f"llp-gap-reco simulate: {err}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - t0
+    print(f"folder                 {args.out}")
+    print(f"data files             {len(man['files'])}")
+    print(f"events written         {man['n_events']} of {man['n_input_events']}")
+    skipped = ", ".join(f"{k}: {v}" for k, v in man["skipped_by_status"].items()) or "none"
+    print(f"not written (status)   {skipped}")
+    print(f"speed                  {man['n_input_events'] / seconds:.0f} events/s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        return write_folder(args)
     t0 = time.perf_counter()
     summary = realism_summary(events_from_args(args))
     print_summary(summary, time.perf_counter() - t0)

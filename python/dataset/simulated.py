@@ -31,6 +31,7 @@ def write_simulated_folder(
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     prefix: Optional[str] = None,
     resume: bool = False,
+    run_id: int = 0,
 ) -> dict:
     """Simulate ``n_events`` (seeded), compute their features and write a converted folder.
 
@@ -49,6 +50,7 @@ def write_simulated_folder(
         "simulator": {
             "n_events": int(n_events),
             "seed": int(seed),
+            "run_id": int(run_id),
             "kind": kind,
             "geometry": str(getattr(geometry, "source", "icecube86_like")),
         }
@@ -72,7 +74,8 @@ def write_simulated_folder(
     done = writer.n_input_events
     # events depend only on (seed, run_id, kind, event_id): resume at the first unwritten one
     events = iter(
-        simulate(n_events - done, seed=seed, geometry=geometry, kind=kind, first_event_id=done)
+        simulate(n_events - done, seed=seed, geometry=geometry, kind=kind, first_event_id=done,
+                 run_id=run_id)
     )
     with tqdm(
         total=n_events, initial=done, unit="ev", desc="simulate", disable=not progress
