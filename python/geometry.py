@@ -136,24 +136,25 @@ class Geometry:
         if s.shape != o.shape:
             raise ValueError(f"string {s.shape} and om {o.shape} must have the same shape")
         if s.dtype.kind == "f" or o.dtype.kind == "f":
-            sf, of = s.astype(np.float64), o.astype(np.float64)
-            valid = np.isfinite(sf) & np.isfinite(of) & (sf % 1 == 0) & (of % 1 == 0)
-            valid &= (np.abs(sf) < 2**31) & (np.abs(of) < 2**31)
-            si = np.where(valid, sf, -1).astype(np.int64)
-            oi = np.where(valid, of, -1).astype(np.int64)
+            # integral float keys only: NaN, inf and fractions fail the round trip
+            with np.errstate(invalid="ignore"):
+                si, oi = s.astype(np.int64), o.astype(np.int64)
+            valid = (si == s) & (oi == o)
         else:
             si, oi = s.astype(np.int64), o.astype(np.int64)
+            valid = np.ones(si.shape, dtype=bool)
         out = np.full(si.shape, -1, dtype=np.int64)
         if len(self) == 0:
             return out
         if self._dense is not None:
-            ok = (si >= 0) & (oi >= 0) & (si < self._dense.shape[0]) & (oi < self._dense.shape[1])
-            out[ok] = self._dense[si[ok], oi[ok]]
-            return out
+            n_s, n_o = self._dense.shape
+            valid &= (si >= 0) & (si < n_s) & (oi >= 0) & (oi < n_o)
+            flat = np.where(valid, si * n_o + oi, 0)
+            return np.where(valid, self._dense.ravel()[flat], -1)
         key = self._key(si, oi)
         j = np.searchsorted(self._sorted_key, key)
         j_c = np.minimum(j, len(self) - 1)
-        hit = self._sorted_key[j_c] == key
+        hit = valid & (self._sorted_key[j_c] == key)
         out[hit] = j_c[hit]
         return out
 

@@ -153,15 +153,17 @@ class FeatureExtractor:
             good = np.isfinite(t) & (q > 0) & np.isfinite(q)
         good &= np.isfinite(p[:, 0]) & np.isfinite(p[:, 1])
 
-        n_excluded = np.bincount(ev[~good], minlength=b).astype(np.int64)
-        n_good = np.bincount(ev[good], minlength=b)
-        unknown = np.bincount(ev[good & (row < 0)], minlength=b) > 0
         status = np.full(b, Status.OK, dtype=np.int8)
-        status[(counts > 0) & (n_good == 0)] = Status.NO_DOMS_AFTER_CLEANING
         status[counts == 0] = Status.NO_PULSES
-        status[unknown] = Status.UNKNOWN_OMKEY
-
-        keep = good & (status == Status.OK)[ev]
+        if good.all():  # the common case: nothing to clean
+            n_excluded = np.zeros(b, dtype=np.int64)
+        else:
+            n_excluded = np.bincount(ev[~good], minlength=b).astype(np.int64)
+            status[(counts > 0) & (n_excluded == counts)] = Status.NO_DOMS_AFTER_CLEANING
+        unknown = good & (row < 0)
+        if unknown.any():
+            status[np.unique(ev[unknown])] = Status.UNKNOWN_OMKEY
+        keep = good & (status == Status.OK)[ev] if (status != Status.OK).any() else good
         if not keep.all():
             ev, row, t, q = ev[keep], row[keep], t[keep], q[keep]
         if self.modifier and t.shape[0]:
