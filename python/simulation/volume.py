@@ -61,7 +61,7 @@ class InstrumentedVolume:
         return inside & (p[:, 2] >= self.z_min) & (p[:, 2] <= self.z_max)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` points ``[n, 3]`` uniform in the volume (rejection sampling from the bounding box)."""
+        """``n`` points ``[n, 3]`` uniform in the volume (rejection from the bounding box)."""
         lo, hi = self.hull.min(0), self.hull.max(0)
         out = np.empty((0, 3))
         while out.shape[0] < n:
