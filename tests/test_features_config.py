@@ -83,3 +83,23 @@ def test_bad_percentile_and_missing_file(tmp_path):
         FeatureExtractor(cfg)
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         FeatureExtractor(tmp_path / "nope.yaml")
+
+
+def test_features_cli_prints_columns_and_statistics(capsys, tmp_path):
+    from llp_gap_reco.cli.main import main
+
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    cfg["feature_config"]["features"].append({"class": "TLastPulse"})
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["features", "--config", str(path), "--events", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "columns     12" in out and "status {'OK': 20}" in out
+    lines = [ln.split() for ln in out.splitlines() if ln[:3].strip().isdigit()]
+    assert [ln[1] for ln in lines] == FeatureExtractor(cfg).names
+    # the printed median of TotalCharge is that of the extractor on the same events
+    geometry = Geometry.icecube86_like()
+    rows = np.concatenate(
+        [FeatureExtractor(cfg).event_features(e.pulses, geometry) for e in simulate(20, seed=0)]
+    )
+    assert float(lines[3][6]) == pytest.approx(np.median(rows[:, 3]), rel=1e-3)

@@ -159,3 +159,15 @@ def test_realism_targets_on_2000_events(geometry):
     assert s["events_above_tail"] >= 3  # a tail above 300 hit DOMs
     assert s["total_charge_decades"] >= 2
     assert s["time_span_median_ns"] >= 1000  # microseconds
+
+
+def test_simulate_cli_prints_the_summary(capsys):
+    from llp_gap_reco.cli.main import main
+
+    assert main(["simulate", "--events", "30", "--seed", "2", "--kind", "background"]) == 0
+    out = capsys.readouterr().out
+    s = realism_summary(simulate(30, seed=2, kind="background"))
+    assert "events                 30" in out
+    assert f"median {s['hit_doms_median']:.0f}" in out
+    assert f"{s['total_charge_decades']:.2f} decades" in out
+    assert "events/s" in out
