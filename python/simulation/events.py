@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import numpy as np
@@ -60,7 +60,6 @@ class SimulatedEvent:
     event_id: int
     kind: str = "signal"
     decay_asymmetry: float = math.nan
-    extra: dict = field(default_factory=dict)
 
     def llp_info(self) -> dict[str, float]:
         """The I3 ``LLPInfo`` map: prod_x/y/z, zenith, azimuth, length, fractional_energy,
@@ -128,7 +127,10 @@ class Simulator:
                 return prod[i], decay[i], float(zen[i]), float(azi[i]), float(length[i])
 
     # -------------------------------------------------------------- one event
-    def event(self, rng: np.random.Generator, kind: str, run_id: int, event_id: int):
+    def event(
+        self, rng: np.random.Generator, kind: str, run_id: int, event_id: int
+    ) -> SimulatedEvent:
+        """One event of ``kind`` drawn with ``rng`` (see the module docstring)."""
         nan = math.nan
         if kind == "signal":
             prod, decay, zen, azi, gap = self._signal_vertices(rng)
@@ -145,6 +147,9 @@ class Simulator:
             f = float(rng.uniform(*K.FRACTIONAL_ENERGY_RANGE))
             asym = float(rng.uniform(-1.0, 1.0))
             e_prod = float(energy_after(e0, -s_in))
+            while e_prod <= 0:  # only on geometries far larger than IceCube: redraw the energy
+                e0 = self._muon_energy(rng)
+                e_prod = float(energy_after(e0, -s_in))
             e_llp, e_mu_after = f * e_prod, (1 - f) * e_prod
             e_pair = (0.5 * (1 + asym) * e_llp, 0.5 * (1 - asym) * e_llp)
             mu_stop = min(s_out, float(muon_range(e_mu_after)))
