@@ -7,7 +7,7 @@ import copy
 
 import numpy as np
 import pytest
-from features_reference import FULL_CONFIG, random_event, reference_features
+from _features_reference import FULL_CONFIG, random_event, reference_features
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry, UnknownOMKeyError
 from llp_gap_reco.simulation import simulate
