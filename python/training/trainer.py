@@ -315,7 +315,7 @@ class Trainer:
         else:
             self.skipped += 1
             logger.warning("step %d: non-finite loss/gradient (loss %s); batch skipped",
-                           self.global_step, float(loss))
+                           self.global_step, float(loss.detach()))
         self.scaler.update()
         if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
             self.scheduler.step()
