@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 
 import torch
-
 from llp_gap_reco.dataset import write_simulated_folder
 from llp_gap_reco.training import TrainConfig
 

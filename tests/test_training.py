@@ -11,9 +11,8 @@ import pytest
 import torch
 import yaml
 from _training_helpers import make_folder, mean_loss, tiny_config
-
 from llp_gap_reco.bundle import load_bundle
-from llp_gap_reco.training import Trainer, TrainConfig
+from llp_gap_reco.training import TrainConfig, Trainer
 from llp_gap_reco.training.checkpoint import load_checkpoint
 from llp_gap_reco.training.config import QUICK
 
