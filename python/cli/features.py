@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default) on simulated events and print names, groups and per-column statistics.",
     )
     p.add_argument("--config", default=None, help="feature configuration YAML")
-    add_simulation_arguments(p)
-    p.set_defaults(func=run, events=200)
+    add_simulation_arguments(p, default_events=200)
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

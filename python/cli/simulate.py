@@ -39,9 +39,12 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
                    help="continue an interrupted --out folder after its last complete file")
 
 
-def add_simulation_arguments(p: argparse.ArgumentParser) -> None:
+def add_simulation_arguments(p: argparse.ArgumentParser, default_events: int = 1000) -> None:
     """Options that choose the simulated events (shared with ``features``)."""
-    p.add_argument("--events", type=int, default=1000, help="number of events (default 1000)")
+    p.add_argument(
+        "--events", type=int, default=default_events,
+        help=f"number of events (default {default_events})",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--kind", choices=KINDS, default="signal", help="signal (LLP) or background")
     p.add_argument("--run-id", type=int, default=0, help="run id of the events (default 0)")
