@@ -9,6 +9,7 @@ pulses, DOMs or events.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -88,8 +89,8 @@ class FeatureExtractor:
     """
 
     def __init__(self, config: ConfigLike = None):
-        self.config, self._features, self.modifier = load_config(config)
-        self.pulse_key: str = self.config["pulse_key"]
+        self._config, self._features, self.modifier = load_config(config)
+        self.pulse_key: str = self._config["pulse_key"]
         self.names: list[str] = list(POSITION_NAMES)
         groups: dict[str, list[int]] = {g: [] for g in GROUPS}
         groups["position"] = [0, 1, 2]
@@ -99,6 +100,11 @@ class FeatureExtractor:
             groups[f.group] += list(range(n0, len(self.names)))
         self.feature_indices = groups
         self.dim = len(self.names)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The normalised configuration (a fresh plain dict, YAML-serialisable)."""
+        return copy.deepcopy(self._config)
 
     def __repr__(self) -> str:
         return f"FeatureExtractor(pulse_key={self.pulse_key!r}, names={self.names})"
