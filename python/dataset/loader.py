@@ -66,16 +66,6 @@ def split_files(
     )
 
 
-class _Chunk:
-    """One row group of a decoded file: normalised features as a tensor, plus per-event arrays."""
-
-    __slots__ = ("x", "offsets", "targets", "run_id", "event_id")
-
-    def __init__(self, x, offsets, targets, run_id, event_id):
-        self.x, self.offsets, self.targets = x, offsets, targets
-        self.run_id, self.event_id = run_id, event_id
-
-
 class PackedLoader(IterableDataset):
     """Iterable of :class:`~llp_gap_reco.batch.PackedBatch` over a converted folder.
 
@@ -269,87 +259,87 @@ class PackedLoader(IterableDataset):
         f = read_data_file(
             path, targets=self.targets, bad_events=self.bad_events, expected_ids=expected
         )
-        x = f.features
+        # a writable copy (arrow memory is read-only) in the output precision
+        x = torch.from_numpy(
+            f.features.astype(np.float64 if self.dtype == torch.float64 else np.float32)
+        ).to(self.dtype)
         if self._affine is not None:
-            a, b = self._affine
-            x = x * a.astype(x.dtype) + b.astype(x.dtype)
-        if not x.flags.writeable:  # zero-copy from arrow
-            x = x.copy()
-        return f, torch.from_numpy(x).to(self.dtype)
+            a, b = (torch.from_numpy(v).to(self.dtype) for v in self._affine)
+            x.mul_(a).add_(b)
+        return f, x
 
     def _checks_index(self) -> bool:
         return self.folder is not None and self.folder.has_index()
 
-    def _chunks(self, files: list[int], rng: np.random.Generator) -> Iterator[_Chunk]:
+    def _files(self, files: list[int], rng: np.random.Generator):
+        """Per file: its features tensor and a pool block of its events, in row-group order
+        (row groups permuted when shuffling)."""
         for fi in files:
             f, x = self._read(fi)
-            starts = np.concatenate([[0], np.cumsum(f.row_group_sizes)])
-            groups = (
-                rng.permutation(len(f.row_group_sizes))
-                if self.shuffle
-                else range(len(f.row_group_sizes))
-            )
-            for g in groups:
-                lo, hi = int(starts[g]), int(starts[g + 1])
-                if hi == lo:
-                    continue
-                off = f.offsets[lo : hi + 1]
-                r0, r1 = int(off[0]), int(off[-1])
-                yield _Chunk(
-                    x[r0:r1],
-                    off - r0,
-                    None if f.targets is None else f.targets[lo:hi],
-                    f.run_id[lo:hi],
-                    f.event_id[lo:hi],
-                )
+            order = np.arange(f.n_events)
+            sizes = f.row_group_sizes
+            if self.shuffle and sizes.size > 1:
+                starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+                perm = rng.permutation(sizes.size)
+                n = sizes[perm]
+                order = np.repeat(starts[perm] - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+                order = order + np.arange(n.sum())
+            block = {
+                "lo": f.offsets[:-1][order],
+                "n": np.diff(f.offsets)[order],
+                "run": f.run_id[order],
+                "evt": f.event_id[order],
+            }
+            if f.targets is not None:
+                block["tg"] = f.targets[order]
+            yield x, block
 
     def _iter_shard(self, worker: int, num_workers: int) -> Iterator[PackedBatch]:
         files = self.shard_files(self.rank, worker, num_workers)
         cap = self.shard_cap(worker, num_workers)
         shard = self.rank * max(num_workers, 1) + worker
         rng = np.random.default_rng([self.seed, self.epoch, shard, 1])
-        chunks: dict[int, _Chunk] = {}
-        left: dict[int, int] = {}  # events of each chunk still in the pool
-        pool_c = np.empty(0, dtype=np.int64)  # pool: chunk id and event within chunk
-        pool_e = np.empty(0, dtype=np.int64)
-        source = self._chunks(files, rng)
-        emitted, exhausted, next_id = 0, False, 0
+        xs: dict[int, torch.Tensor] = {}  # live files' features by file slot
+        left: dict[int, int] = {}  # events of each file slot still in the pool
+        pool: dict[str, np.ndarray] = {}  # per pooled event: slot, lo, n, run, evt (, tg)
+        source = self._files(files, rng)
+        emitted, exhausted, slot = 0, False, 0
         want = self.shuffle_buffer + self.batch_size if self.shuffle else self.batch_size
+        size = 0
         while True:
-            while not exhausted and pool_c.size < want:
-                ch = next(source, None)
-                if ch is None:
+            while not exhausted and size < want:
+                item = next(source, None)
+                if item is None:
                     exhausted = True
                     break
-                n = ch.run_id.shape[0]
-                chunks[next_id], left[next_id] = ch, n
-                pool_c = np.concatenate([pool_c, np.full(n, next_id)])
-                pool_e = np.concatenate([pool_e, np.arange(n)])
-                next_id += 1
-            if cap is not None and emitted >= cap:
+                x, block = item
+                m = block["n"].shape[0]
+                if not m:
+                    continue
+                xs[slot], left[slot] = x, m
+                block["slot"] = np.full(m, slot)
+                pool = {k: np.concatenate([pool[k], v]) if pool else v for k, v in block.items()}
+                size += m
+                slot += 1
+            if (cap is not None and emitted >= cap) or size == 0:
                 break
-            if pool_c.size == 0:
-                break
-            take = min(self.batch_size, pool_c.size)
-            if cap is not None:
-                take = min(take, cap - emitted)
+            take = min(self.batch_size, size, size if cap is None else cap - emitted)
             if take < self.batch_size and self.drop_last:
                 break
-            pick = (
-                rng.choice(pool_c.size, size=take, replace=False)
-                if self.shuffle
-                else np.arange(take)
-            )
-            pick = self._cap_doms(pick, pool_c, pool_e, chunks)
-            batch = self._assemble(pool_c[pick], pool_e[pick], chunks)
-            for c, k in zip(*np.unique(pool_c[pick], return_counts=True)):
+            pick = rng.choice(size, size=take, replace=False) if self.shuffle else np.arange(take)
+            if self.max_doms_per_batch is not None:
+                fits = np.searchsorted(np.cumsum(pool["n"][pick]), self.max_doms_per_batch, "right")
+                pick = pick[: max(int(fits), 1)]
+            batch = self._assemble({k: v[pick] for k, v in pool.items()}, xs)
+            for c, k in zip(*np.unique(pool["slot"][pick], return_counts=True)):
                 left[c] -= int(k)
                 if left[c] == 0:
-                    del chunks[c], left[c]
-            keep = np.ones(pool_c.size, dtype=bool)
+                    del xs[c], left[c]
+            keep = np.ones(size, dtype=bool)
             keep[pick] = False
-            pool_c, pool_e = pool_c[keep], pool_e[keep]
-            emitted += batch.batch_size
+            pool = {k: v[keep] for k, v in pool.items()}
+            size -= pick.size
+            emitted += pick.size
             yield batch
         if cap is not None:
             dropped = int(self.file_events[files].sum()) - emitted
@@ -361,39 +351,27 @@ class PackedLoader(IterableDataset):
                     dropped,
                 )
 
-    def _cap_doms(self, pick, pool_c, pool_e, chunks) -> np.ndarray:
-        if self.max_doms_per_batch is None:
-            return pick
-        lens = np.array(
+    def _assemble(self, ev: dict, xs: dict) -> PackedBatch:
+        """A packed batch from picked pool entries (rows gathered file by file)."""
+        order = np.argsort(ev["slot"], kind="stable")
+        ev = {k: v[order] for k, v in ev.items()}
+        n = ev["n"]
+        cum = np.concatenate([[0], np.cumsum(n)])
+        rows = torch.from_numpy(np.repeat(ev["lo"] - cum[:-1], n) + np.arange(cum[-1]))
+        slots = ev["slot"]
+        first = np.flatnonzero(np.concatenate([[True], slots[1:] != slots[:-1]]))
+        bounds = cum[np.append(first, slots.size)]
+        x = torch.cat(
             [
-                chunks[c].offsets[e + 1] - chunks[c].offsets[e]
-                for c, e in zip(pool_c[pick].tolist(), pool_e[pick].tolist())
+                xs[int(slots[i])].index_select(0, rows[bounds[j] : bounds[j + 1]])
+                for j, i in enumerate(first)
             ]
         )
-        n = int(np.searchsorted(np.cumsum(lens), self.max_doms_per_batch, side="right"))
-        return pick[: max(n, 1)]
-
-    def _assemble(self, cs: np.ndarray, es: np.ndarray, chunks: dict) -> PackedBatch:
-        order = np.argsort(cs, kind="stable")
-        cs, es = cs[order], es[order]
-        xs, lens, tg, run, evt = [], [], [], [], []
-        bounds = np.flatnonzero(np.diff(cs)) + 1
-        for c_ev in np.split(np.arange(cs.size), bounds):
-            ch = chunks[int(cs[c_ev[0]])]
-            e = es[c_ev]
-            lo, hi = ch.offsets[e], ch.offsets[e + 1]
-            n = hi - lo
-            rows = np.repeat(lo - np.concatenate([[0], np.cumsum(n)[:-1]]), n) + np.arange(n.sum())
-            xs.append(ch.x[torch.from_numpy(rows)])
-            lens.append(n)
-            run.append(ch.run_id[e])
-            evt.append(ch.event_id[e])
-            if ch.targets is not None:
-                tg.append(ch.targets[e])
+        tg = ev.get("tg")
         return PackedBatch(
-            torch.cat(xs),
-            torch.from_numpy(np.concatenate(lens)),
-            torch.from_numpy(np.concatenate(tg)).to(self.target_dtype) if tg else None,
-            torch.from_numpy(np.concatenate(run)),
-            torch.from_numpy(np.concatenate(evt)),
+            x,
+            torch.from_numpy(n),
+            None if tg is None else torch.from_numpy(tg).to(self.target_dtype),
+            torch.from_numpy(ev["run"]),
+            torch.from_numpy(ev["evt"]),
         )

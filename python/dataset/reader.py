@@ -87,9 +87,17 @@ def _event_of_rows(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.searchsorted(offsets, rows, side="right") - 1
 
 
-def decode_features(column: Union[pa.Array, pa.ChunkedArray], path: str, dim: Optional[int] = None):
+def decode_features(
+    column: Union[pa.Array, pa.ChunkedArray],
+    path: str,
+    dim: Optional[int] = None,
+    n_doms: Optional[np.ndarray] = None,
+):
     """``data_encoded`` -> ``(features [N_rows, D], offsets [E+1] int64)``.
 
+    Layouts: ``list<list<double>>`` and ``list<fixed_size_list<float, D>>`` (a list of per-DOM
+    rows), or ``list<float>`` holding each event's rows one after the other (row-major), which
+    needs ``dim`` or the per-event DOM counts ``n_doms`` (the ``nch`` column).
     Raises :class:`DatasetFormatError` naming ``path`` and the event for a null event, a DOM row
     whose length differs from ``D`` or an unsupported type.
     """
@@ -126,6 +134,8 @@ def decode_features(column: Union[pa.Array, pa.ChunkedArray], path: str, dim: Op
                 f"expected {d} features"
             )
         values = inner.flatten()
+    elif pa.types.is_floating(itype) or pa.types.is_integer(itype):
+        return _decode_flat(inner, outer, path, dim, n_doms)
     else:
         raise DatasetFormatError(
             f"{path}: column {FEATURES_COLUMN!r} has type {arr.type}, "
@@ -140,6 +150,25 @@ def decode_features(column: Union[pa.Array, pa.ChunkedArray], path: str, dim: Op
         values = values.cast(pa.float64())
     flat = values.to_numpy(zero_copy_only=False)  # nulls become NaN and are caught below
     return flat.reshape(-1, d if d else (dim or 0)), outer
+
+
+def _decode_flat(values: pa.Array, outer: np.ndarray, path: str, dim, n_doms):
+    lens = np.diff(outer)
+    if dim is None:
+        if n_doms is None or not n_doms.sum():
+            raise DatasetFormatError(f"{path}: flat {FEATURES_COLUMN!r} needs the feature count")
+        dim = int(lens.sum() // n_doms.sum())
+    bad = np.flatnonzero(lens % dim if n_doms is None else lens != n_doms * dim)
+    if bad.size:
+        i = int(bad[0])
+        raise DatasetFormatError(
+            f"{path}: event at row {i} has {int(lens[i])} feature values, not a multiple of "
+            f"{dim} features" + ("" if n_doms is None else f" x {int(n_doms[i])} DOMs (nch)")
+        )
+    if not pa.types.is_floating(values.type):
+        values = values.cast(pa.float64())
+    flat = values.to_numpy(zero_copy_only=False)
+    return flat.reshape(-1, dim), outer // dim
 
 
 def read_data_file(
@@ -174,6 +203,10 @@ def read_data_file(
                     else ""
                 )
             )
+        ftype = pf.schema_arrow.field(FEATURES_COLUMN).type
+        flat = pa.types.is_list(ftype) and pa.types.is_floating(ftype.value_type)
+        if flat and "nch" in names:
+            wanted.append("nch")
         table = pf.read(columns=wanted)
         sizes = np.array(
             [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)],
@@ -183,7 +216,10 @@ def read_data_file(
         raise
     except (OSError, pa.ArrowException) as err:
         raise DatasetFormatError(f"{path}: unreadable parquet file ({err})") from err
-    features, offsets = decode_features(table.column(FEATURES_COLUMN), path, dim)
+    n_doms = (
+        table.column("nch").to_numpy().astype(np.int64) if "nch" in table.column_names else None
+    )
+    features, offsets = decode_features(table.column(FEATURES_COLUMN), path, dim, n_doms)
     n = table.num_rows
     ids = [table.column(c).to_numpy().astype(np.int64) for c in ("run_id", "event_id")]
     tg = (

@@ -41,6 +41,8 @@ from .format import (
 
 logger = logging.getLogger(__name__)
 
+#: parquet codec of data files: LZ4 reads ~20% faster than snappy for these files, similar size
+DATA_COMPRESSION = "lz4"
 #: muon columns also stored in the data files, so the index file can be rebuilt from them
 MUON_COLUMNS = tuple(MUON_KEYS.values())
 
@@ -74,6 +76,7 @@ class ConvertedFolderWriter:
         labeled: whether truth columns are written; None: decided by the first event.
         source: free-form description of the event source, stored in the manifest; a resumed
             folder must have been written with the same source.
+        compression: parquet codec of the data files (lz4 decodes faster than snappy here).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class ConvertedFolderWriter:
         resume: bool = False,
         labeled: Optional[bool] = None,
         source: Optional[Mapping] = None,
+        compression: str = DATA_COMPRESSION,
     ) -> None:
         if events_per_file < 1 or row_group_size < 1:
             raise ValueError("events_per_file and row_group_size must be >= 1")
@@ -107,6 +111,7 @@ class ConvertedFolderWriter:
         self.events_per_file = int(events_per_file)
         self.row_group_size = int(row_group_size)
         self.prefix = prefix
+        self.compression = compression
         self.labeled = labeled
         self.source = dict(source or {})
         self.files: list[dict] = []  # {"name", "n_events"} of complete data files
@@ -303,7 +308,14 @@ class ConvertedFolderWriter:
         table = self._table()
         _atomic_write(
             os.path.join(self.out_dir, name),
-            lambda tmp: pq.write_table(table, tmp, row_group_size=self.row_group_size),
+            lambda tmp: pq.write_table(
+                table,
+                tmp,
+                row_group_size=self.row_group_size,
+                compression=self.compression,
+                # dictionaries do not pay for float features; keep them for small int columns
+                use_dictionary=["string_list", "om_list"],
+            ),
         )
         self.files.append({"name": name, "n_events": table.num_rows})
         self._buffer.clear()

@@ -1,0 +1,170 @@
+"""Training-data read speed (events/s on one core) on one generated converted folder.
+
+``python benchmarks/bench_loader.py [--quick]`` prints a table and writes
+``benchmarks/results/loader.json``. Rows:
+
+* ``original_pandas_iloc``: the original access, written here as the baseline: ``pd.read_parquet``
+  once per file, then per event ``df.iloc[i][column]`` for the features, ids and six labels,
+  ``np.stack`` of the per-DOM rows, ``torch.tensor`` and per-group normalisation, in index order;
+  batches as the original ``llp_collate_fn`` made them.
+* ``llp_dataset_collate``: :class:`LLPDataset` in a ``DataLoader(shuffle=False,
+  collate_fn=llp_collate_fn)``.
+* ``packed_loader``: :class:`PackedLoader` (shuffled files, row groups and buffer), packed batches.
+* ``packed_vs_original``: the speed-up of the packed loader (target >= 30x).
+
+All timings with one torch and one Arrow thread; each reader is set up once and each figure is
+the best of a few epochs (a full pass over the folder; the baseline over its first files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import pathlib
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+import yaml
+from llp_gap_reco.dataset import (
+    LLPDataset,
+    PackedLoader,
+    compute_normalization,
+    llp_collate_fn,
+    write_simulated_folder,
+)
+from llp_gap_reco.dataset.format import DEFAULT_EVENTS_PER_FILE
+from torch.utils.data import DataLoader
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "loader.json"
+LABELS = ["llp_prod_x", "llp_prod_y", "llp_prod_z", "llp_decay_x", "llp_decay_y", "llp_decay_z"]
+BATCH = 256
+
+
+class OriginalAccess:
+    """The original per-event access (see module docstring), set up once like the dataset."""
+
+    def __init__(self, folder: str, norm: dict) -> None:
+        self.index = pd.read_parquet(os.path.join(folder, "indexfile.pq"))
+        self.files = sorted(f for f in glob.glob(os.path.join(folder, "*.pq"))
+                            if os.path.basename(f) not in ("indexfile.pq", "filelist.pq"))
+        with open(os.path.join(folder, "feature_indices.yaml")) as fh:
+            self.fi = yaml.safe_load(fh)
+        self.norm = norm
+        self.current, self.df = -1, None
+
+    def __getitem__(self, idx: int):
+        row = self.index.iloc[idx]
+        file_index, within = int(row["file_index"]), int(row["index_within_file"])
+        if file_index != self.current:
+            self.df = pd.read_parquet(self.files[file_index])
+            self.current = file_index
+            assert self.df.iloc[within]["event_id"] == row["event_id"]
+            assert self.df.iloc[within]["run_id"] == row["run_id"]
+        df = self.df
+        data = df.iloc[within]["data_encoded"]
+        label = torch.tensor([df.iloc[within][c] for c in LABELS], dtype=torch.float32)
+        data = torch.tensor(np.stack(data, axis=0), dtype=torch.float32)
+        for group, cols in self.fi.items():
+            if self.norm[group]["offset"] != 0.0:
+                data[:, cols] -= self.norm[group]["offset"]
+            if self.norm[group]["scale"] != 1.0:
+                data[:, cols] *= self.norm[group]["scale"]
+        return data, label
+
+    def epoch(self, max_events: int) -> int:
+        """Read events in index order, collated in batches; returns events read."""
+        self.current = -1
+        batch, n = [], 0
+        for idx in range(min(len(self.index), max_events)):
+            batch.append(self[idx])
+            n += 1
+            if len(batch) == BATCH:
+                llp_collate_fn(batch)
+                batch = []
+        return n
+
+
+def _median_doms(folder: str) -> float:
+    files = sorted(glob.glob(os.path.join(folder, "sim_*.pq")))
+    return float(np.median(pd.concat([pd.read_parquet(f, columns=["nch"]) for f in files]).nch))
+
+
+def _best_rate(fn, repeats: int) -> tuple[float, float]:
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - t0))
+    return max(rates), float(np.median(rates))
+
+
+def run(quick: bool = False) -> list[dict]:
+    torch.set_num_threads(1)
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    n_events = 1000 if quick else 5000
+    per_file = 250 if quick else DEFAULT_EVENTS_PER_FILE
+    repeats = 2 if quick else 3
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "folder")
+        write_simulated_folder(folder, n_events, seed=0, events_per_file=per_file, progress=False)
+        norm = compute_normalization(folder)
+        common = {"events_in_folder": n_events, "events_per_file": per_file, "batch_size": BATCH,
+                  "median_doms": _median_doms(folder),
+                  "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]}
+        # the baseline is slow: time it on a subset of whole files
+        n_orig = min(n_events, 2 * per_file)
+        original = OriginalAccess(folder, norm.to_dict())
+        orig, orig_med = _best_rate(lambda: original.epoch(n_orig), repeats)
+        ds = LLPDataset(os.path.join(folder, "indexfile.pq"), glob.glob(folder + "/*.pq"),
+                        os.path.join(folder, "feature_indices.yaml"),
+                        normalization_args=norm.to_dict(), dtype=torch.float32,
+                        shuffle_files=True, seed=0)
+        dl = DataLoader(ds, batch_size=BATCH, shuffle=False, collate_fn=llp_collate_fn)
+        loader = PackedLoader(folder, batch_size=BATCH, normalization=norm, seed=0)
+
+        def dataset_pass() -> int:
+            ds.shuffle()
+            return sum(len(d) for d, _, _ in dl)
+
+        def packed_pass() -> int:
+            loader.set_epoch(loader.epoch + 1)
+            return sum(b.batch_size for b in loader)
+
+        ds_rate, ds_med = _best_rate(dataset_pass, repeats)
+        packed, packed_med = _best_rate(packed_pass, repeats)
+    rows = [
+        {"name": "original_pandas_iloc", "value": round(orig), "unit": "events/s/core",
+         "median_of_runs": round(orig_med), "events_timed": n_orig, **common},
+        {"name": "llp_dataset_collate", "value": round(ds_rate), "unit": "events/s/core",
+         "median_of_runs": round(ds_med), **common},
+        {"name": "packed_loader", "value": round(packed), "unit": "events/s/core",
+         "median_of_runs": round(packed_med), **common},
+        {"name": "packed_vs_original", "value": round(packed / orig, 1), "unit": "x",
+         "target": ">= 30", **common},
+        {"name": "llp_dataset_vs_original", "value": round(ds_rate / orig, 1), "unit": "x",
+         **common},
+    ]
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller folder, fewer repeats")
+    rows = run(quick=ap.parse_args().quick)
+    print(f"{'name':28s} {'value':>12s}  unit")
+    for r in rows:
+        print(f"{r['name']:28s} {r['value']:>12}  {r['unit']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
