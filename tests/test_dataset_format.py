@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from _dataset_helpers import (
 from llp_gap_reco.dataset import (
     ConvertedFolder,
     ConvertedFolderWriter,
+    DatasetFormatError,
     read_data_file,
     write_simulated_folder,
 )
@@ -182,3 +184,22 @@ def test_original_list_of_lists_files_decode(tmp_path):
             feats, label = events[(int(f.run_id[i]), int(f.event_id[i]))]
             np.testing.assert_array_equal(f.features[f.offsets[i]:f.offsets[i + 1]], feats)
             np.testing.assert_array_equal(f.targets[i], label)
+
+
+def test_flat_feature_layout_decodes_with_nch(tmp_path):
+    rng = np.random.default_rng(2)
+    n = rng.integers(1, 9, size=12)
+    feats = [rng.normal(size=(k, 11)).astype(np.float32) for k in n]
+    offsets = np.concatenate([[0], np.cumsum(n * 11)]).astype(np.int32)
+    flat = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(feats).ravel()))
+    table = pa.table({"run_id": np.zeros(12, np.int64), "event_id": np.arange(12),
+                      "data_encoded": flat, "nch": n})
+    path = str(tmp_path / "flat.000000.pq")
+    pq.write_table(table, path)
+    f = read_data_file(path)
+    np.testing.assert_array_equal(f.features, np.concatenate(feats))
+    np.testing.assert_array_equal(np.diff(f.offsets), n)
+    bad = table.set_column(3, "nch", pa.array(n + (np.arange(12) == 5)))
+    pq.write_table(bad, path)
+    with pytest.raises(DatasetFormatError, match=r"flat\.000000\.pq: event at row 5 has"):
+        read_data_file(path)

@@ -157,7 +157,8 @@ def _decode_flat(values: pa.Array, outer: np.ndarray, path: str, dim, n_doms):
     if dim is None:
         if n_doms is None or not n_doms.sum():
             raise DatasetFormatError(f"{path}: flat {FEATURES_COLUMN!r} needs the feature count")
-        dim = int(lens.sum() // n_doms.sum())
+        has = n_doms > 0  # the most common values-per-DOM (a bad event cannot shift it)
+        dim = int(np.bincount(np.rint(lens[has] / n_doms[has]).astype(np.int64)).argmax())
     bad = np.flatnonzero(lens % dim if n_doms is None else lens != n_doms * dim)
     if bad.size:
         i = int(bad[0])
