@@ -37,6 +37,11 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
                    help="feature configuration (default: the package default)")
     g.add_argument("--resume", action="store_true",
                    help="continue an interrupted --out folder after its last complete file")
+    i = p.add_argument_group("I3 output (needs icecube)")
+    i.add_argument("--i3", default=None, metavar="FILE",
+                   help="write a real I3 file (.i3, .i3.gz, .i3.zst): G, C, D frames, then Q and "
+                   "P frames (InIceSplit with pulses and LLPInfo, plus a NullSplit P frame)")
+    i.add_argument("--pulse-key", default="SplitInIcePulses", help="pulse map key in P frames")
 
 
 def add_simulation_arguments(p: argparse.ArgumentParser, default_events: int = 1000) -> None:
@@ -110,7 +115,27 @@ def write_folder(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_i3(args: argparse.Namespace) -> int:
+    try:
+        from ..i3.simulated_i3 import write_simulated_i3
+    except ImportError as err:
+        print(f"llp-gap-reco simulate: --i3 needs the IceCube software ({err})", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    n = write_simulated_i3(args.i3, args.events, seed=args.seed, kind=args.kind,
+                           pulse_key=args.pulse_key, geometry=geometry_from_args(args),
+                           run_id=args.run_id)
+    print(f"i3 file                {args.i3}")
+    print(f"frames                 {n}")
+    print(f"speed                  {args.events / (time.perf_counter() - t0):.0f} events/s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.i3:
+        code = write_i3(args)
+        if code or not args.out:
+            return code
     if args.out:
         return write_folder(args)
     t0 = time.perf_counter()
