@@ -17,7 +17,13 @@ from _dataset_helpers import (
     some_normalization,
 )
 from llp_gap_reco.batch import PackedBatch, unpack
-from llp_gap_reco.dataset import Normalization, PackedLoader, split_files
+from llp_gap_reco.dataset import (
+    DatasetFormatError,
+    Normalization,
+    PackedLoader,
+    split_files,
+    write_simulated_folder,
+)
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
@@ -130,3 +136,14 @@ def test_split_files_deterministic_disjoint(folder):
     n = sum(b.batch_size for b in PackedLoader(val, batch_size=25))
     assert n == 2 * EVENTS_PER_FILE
     assert split_files(folder, 0.0)[1] == []
+
+
+def test_background_folder_has_no_targets(tmp_path):
+    out = str(tmp_path / "bkg")
+    write_simulated_folder(out, 30, seed=2, events_per_file=10, kind="background",
+                           progress=False)
+    batches = list(PackedLoader(out, batch_size=8))
+    assert all(b.targets is None for b in batches)
+    assert sorted(_ids(batches)) == list(range(30))
+    with pytest.raises(DatasetFormatError, match="missing column.*unlabeled"):
+        list(PackedLoader(out, batch_size=8, targets=True))
