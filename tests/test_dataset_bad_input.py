@@ -130,3 +130,24 @@ def test_folder_without_files_or_feature_indices(tmp_path, orig):
     os.remove(os.path.join(orig, "feature_indices.yaml"))
     with pytest.raises(FileNotFoundError, match="feature_indices.yaml"):
         PackedLoader(orig)
+
+
+def test_skipped_events_keep_equal_steps_across_ranks(tmp_path, caplog):
+    out = str(tmp_path / "four")
+    write_original_folder(out, n_files=4, per_file=20)
+    p = os.path.join(out, "base.000002.pq")
+    t = pq.read_table(p)
+    for row in range(12):  # 12 events of one file have no DOM
+        t = _set_event(t, row, [])
+    pq.write_table(t, p, row_group_size=10)
+    steps, ids = [], []
+    for rank in range(2):
+        loader = PackedLoader(out, batch_size=8, rank=rank, world_size=2, bad_events="skip",
+                              seed=1)
+        got = list(loader)
+        steps.append(len(got))
+        ids += [i for b in got for i in b.event_id.tolist()]
+        assert len(got) == len(loader)
+    assert steps[0] == steps[1] == 5  # 40 events per rank in batches of 8
+    assert len(set(ids)) == 80 - 12 and not {2000 + r for r in range(12)} & set(ids)
+    assert "repeating the last batch" in caplog.text

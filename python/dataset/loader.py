@@ -303,7 +303,7 @@ class PackedLoader(IterableDataset):
         left: dict[int, int] = {}  # events of each file slot still in the pool
         pool: dict[str, np.ndarray] = {}  # per pooled event: slot, lo, n, run, evt (, tg)
         source = self._files(files, rng)
-        emitted, exhausted, slot = 0, False, 0
+        emitted, exhausted, slot, n_batches, last = 0, False, 0, 0, None
         want = self.shuffle_buffer + self.batch_size if self.shuffle else self.batch_size
         size = 0
         while True:
@@ -340,16 +340,39 @@ class PackedLoader(IterableDataset):
             pool = {k: v[keep] for k, v in pool.items()}
             size -= pick.size
             emitted += pick.size
+            n_batches += 1
+            last = batch
             yield batch
-        if cap is not None:
-            dropped = int(self.file_events[files].sum()) - emitted
-            if dropped:
-                logger.info(
-                    "rank %d worker %d: equalize left out %d event(s) this epoch",
+        if cap is None:
+            return
+        dropped = int(self.file_events[files].sum()) - emitted
+        if dropped:
+            logger.info(
+                "rank %d worker %d: equalize left out %d event(s) this epoch",
+                self.rank,
+                worker,
+                dropped,
+            )
+        # skipped bad events can leave this shard short of the common step count: repeat its
+        # last batch (as DistributedSampler pads by repetition) rather than hang DDP
+        if self.max_doms_per_batch is None:
+            steps = cap // self.batch_size if self.drop_last else -(-cap // self.batch_size)
+            short = steps - n_batches
+            if short > 0 and last is None:
+                raise RuntimeError(
+                    f"rank {self.rank} worker {worker}: no usable event this "
+                    f"epoch, cannot run the {steps} steps of the other ranks"
+                )
+            if short > 0:
+                logger.warning(
+                    "rank %d worker %d: %d batch(es) short after skipped events; "
+                    "repeating the last batch",
                     self.rank,
                     worker,
-                    dropped,
+                    short,
                 )
+            for _ in range(max(short, 0)):
+                yield last
 
     def _assemble(self, ev: dict, xs: dict) -> PackedBatch:
         """A packed batch from picked pool entries (rows gathered file by file)."""
