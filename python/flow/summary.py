@@ -1,0 +1,189 @@
+"""Per-event posterior summaries by quasi-Monte Carlo through the flow.
+
+Base points: ``n_samples`` scrambled Sobol points (``torch.quasirandom.SobolEngine``, seeded),
+Gaussianised with ``Phi^-1``, the same points for every event; deterministic given the seed.
+They are pushed through each event's flow; the summary is computed from the resulting samples
+and their log densities. The fast path (default) inverts the g layers by per-event tabulation
+(``flow.tabulated``) in float32; ``exact=True`` uses the Newton inversion in the flow's dtype.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, fields
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..status import Status
+from .g_layer import GParams
+from .t_layer import TParams
+from .tabulated import TabulatedInverse
+
+logger = logging.getLogger(__name__)
+
+#: names of the six coordinates, in order (metres)
+COORDINATES = ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z")
+
+
+@dataclass
+class PosteriorSummary:
+    """Posterior summary of B events (label units: metres; log densities in log(1/m^6))."""
+
+    mean: torch.Tensor  #: [B, 6] posterior mean
+    cov: torch.Tensor  #: [B, 6, 6] posterior covariance
+    sigma: torch.Tensor  #: [B, 6] sqrt of the covariance diagonal
+    gap_length_mean: torch.Tensor  #: [B] mean of |decay - production|
+    gap_length_sigma: torch.Tensor  #: [B] standard deviation of |decay - production|
+    logp_threshold_68: torch.Tensor  #: [B] log p level enclosing 68% of the posterior mass (HDR)
+    logp_threshold_90: torch.Tensor  #: [B] log p level enclosing 90%
+    status: torch.Tensor  #: [B] int64, Status.OK or Status.NONFINITE
+
+    def __len__(self) -> int:
+        return int(self.mean.shape[0])
+
+    def to_numpy(self) -> Dict[str, np.ndarray]:
+        """Each field as a numpy array (float64; status int64)."""
+        return {
+            f.name: getattr(self, f.name)
+            .detach()
+            .cpu()
+            .numpy()
+            .astype(np.int64 if f.name == "status" else np.float64)
+            for f in fields(self)
+        }
+
+    def as_dict(self) -> List[Dict[str, float]]:
+        """One flat row per event: ``mean_prod_x``, ``sigma_...``, ``cov_i_j`` (i <= j), ..."""
+        arrays = self.to_numpy()
+        rows = []
+        for b in range(len(self)):
+            row: Dict[str, float] = {}
+            for i, name in enumerate(COORDINATES):
+                row[f"mean_{name}"] = float(arrays["mean"][b, i])
+                row[f"sigma_{name}"] = float(arrays["sigma"][b, i])
+            for i in range(6):
+                for j in range(i, 6):
+                    row[f"cov_{i}_{j}"] = float(arrays["cov"][b, i, j])
+            for key in (
+                "gap_length_mean",
+                "gap_length_sigma",
+                "logp_threshold_68",
+                "logp_threshold_90",
+            ):
+                row[key] = float(arrays[key][b])
+            row["status"] = int(arrays["status"][b])
+            rows.append(row)
+        return rows
+
+    @classmethod
+    def concat(cls, parts: Sequence[PosteriorSummary]) -> PosteriorSummary:
+        """Concatenate summaries along the event axis."""
+        if not parts:
+            raise ValueError("PosteriorSummary.concat needs at least one summary")
+        return cls(**{f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+
+def sobol_normal(n: int, dim: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``n`` scrambled Sobol points in ``dim`` dimensions mapped to N(0, I), ``[n, dim]``."""
+    engine = torch.quasirandom.SobolEngine(dim, scramble=True, seed=seed)
+    u = engine.draw(n, dtype=torch.float64).clamp(1e-12, 1.0 - 1e-12)
+    return (torch.special.ndtri(u)).to(dtype)
+
+
+def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSummary:
+    """Summary statistics from samples ``x [B, dim, n]`` and their ``log_p [B, n]``."""
+    n = x.shape[-1]
+    mean = x.mean(-1)
+    centred = x - mean.unsqueeze(-1)
+    cov = centred @ centred.transpose(1, 2) / (n - 1)
+    sigma = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
+    gap = (x[:, 3:6] - x[:, 0:3]).norm(dim=1)
+    levels = torch.tensor([0.32, 0.10], dtype=log_p.dtype, device=log_p.device)
+    thresholds = torch.quantile(log_p, levels, dim=-1)  # [2, B]
+    finite = (
+        torch.isfinite(mean).all(-1)
+        & torch.isfinite(cov).flatten(1).all(-1)
+        & torch.isfinite(thresholds).all(0)
+    )
+    status = torch.where(finite, int(Status.OK), int(Status.NONFINITE)).to(torch.int64)
+    return PosteriorSummary(
+        mean=mean,
+        cov=cov,
+        sigma=sigma,
+        gap_length_mean=gap.mean(-1),
+        gap_length_sigma=gap.std(-1),
+        logp_threshold_68=thresholds[0],
+        logp_threshold_90=thresholds[1],
+        status=status,
+    )
+
+
+def _fast_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype):
+    """Samples ``[B, dim, n]`` and ``log p [B, n]`` via tabulated g inversion, in ``dtype``."""
+    theta = flow.flow_parameters(encoding).to(dtype)
+    b, n = theta.shape[0], z.shape[0]
+    y = z.T.to(dtype).unsqueeze(0).expand(b, -1, -1)  # [B, dim, n]
+    log_p = (-0.5 * (z.to(dtype) ** 2).sum(-1) - 0.5 * flow.dim * math.log(2 * math.pi)).expand(
+        b, n
+    )
+    for offset, layer in flow.layer_parameters(theta):
+        if isinstance(layer, GParams):
+            y, log_det = TabulatedInverse(layer).from_base(y)
+            log_p = log_p - log_det
+        else:
+            assert isinstance(layer, TParams)
+            y = layer.scale_tril @ y
+            log_p = log_p - layer.log_diag.sum(-1, keepdim=True)
+        if offset is not None:
+            y = y + offset.unsqueeze(-1)
+    if flow.label_standardization:
+        scale = flow.label_scale.to(dtype)
+        y = y * scale[:, None] + flow.label_offset.to(dtype)[:, None]
+        log_p = log_p - scale.log().sum()
+    return y, log_p
+
+
+@torch.no_grad()
+def summarize(
+    flow,
+    encoding: torch.Tensor,
+    n_samples: int = 512,
+    seed: int = 0,
+    exact: bool = False,
+    dtype: Optional[torch.dtype] = torch.float32,
+    chunk_size: int = 128,
+) -> PosteriorSummary:
+    """Posterior summary of every event of ``encoding [B, D]``.
+
+    Args:
+        n_samples: Sobol points per event (a power of two keeps the Sobol balance).
+        seed: scrambling seed; equal seeds give identical summaries.
+        exact: invert the g layers by Newton iteration (flow dtype) instead of tabulation.
+        dtype: precision of the fast path (float32: accurate to ~1e-4 sigma, about twice as fast
+            as float64); ignored with ``exact``.
+        chunk_size: events per chunk (bounds memory: ~100 bytes per event and sample).
+    """
+    z = sobol_normal(n_samples, flow.dim, seed)
+    parts = []
+    for start in range(0, encoding.shape[0], chunk_size):
+        enc = encoding[start : start + chunk_size]
+        if exact:
+            zb = z.to(flow.dtype).unsqueeze(0).expand(enc.shape[0], -1, -1)
+            x, log_p = flow.sample_base(zb, enc)
+            x = x.transpose(1, 2)
+        else:
+            x, log_p = _fast_samples(flow, enc, z, dtype or flow.dtype)
+        summary = summary_from_samples(x, log_p)
+        bad_input = ~torch.isfinite(enc).all(-1)
+        summary.status[bad_input] = int(Status.NONFINITE)
+        parts.append(summary)
+    if not parts:
+        raise ValueError("summarize needs at least one event")
+    out = PosteriorSummary.concat(parts)
+    n_bad = int((out.status != int(Status.OK)).sum())
+    if n_bad:
+        logger.warning("posterior summary: %d of %d events not finite", n_bad, len(out))
+    return out
