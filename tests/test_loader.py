@@ -147,3 +147,14 @@ def test_background_folder_has_no_targets(tmp_path):
     assert sorted(_ids(batches)) == list(range(30))
     with pytest.raises(DatasetFormatError, match="missing column.*unlabeled"):
         list(PackedLoader(out, batch_size=8, targets=True))
+
+
+@pytest.mark.cuda
+def test_batches_on_cuda_equal_cpu(folder):
+    cpu = list(PackedLoader(folder, batch_size=40, seed=1))
+    gpu = list(PackedLoader(folder, batch_size=40, seed=1, device="cuda", pin_memory=True,
+                            num_workers=1))
+    assert len(cpu) == len(gpu)
+    for a, b in zip(cpu, gpu):
+        assert b.x.is_cuda and b.seqlens.is_cuda and b.targets.is_cuda
+        assert torch.equal(a.x, b.x.cpu()) and torch.equal(a.event_id, b.event_id.cpu())
