@@ -114,7 +114,8 @@ def ddp_worker(rank: int, world_size: int, init_file: str, folder: str, out_dir:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world_size)
     try:
-        loader = PackedLoader(folder, batch_size=16, num_workers=2, seed=3, epoch=1)
+        loader = PackedLoader(folder, batch_size=16, num_workers=2, seed=3, epoch=1,
+                              multiprocessing_context="fork")
         ids, steps = [], 0
         for batch in loader:
             ids += batch.event_id.tolist()

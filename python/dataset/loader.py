@@ -89,6 +89,9 @@ class PackedLoader(IterableDataset):
         bad_events: "raise" or "skip" zero-DOM / non-finite events (see :mod:`.reader`).
         device, dtype: of ``x`` (moved in the main process); ``target_dtype`` of the targets.
         feature_indices: group -> columns, when the files lack a ``feature_indices.yaml``.
+        multiprocessing_context: start method of the workers (None: the process default;
+            "fork" starts fast where the default is "spawn", e.g. under
+            ``torch.multiprocessing.spawn``).
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class PackedLoader(IterableDataset):
         target_dtype: torch.dtype = torch.float64,
         pin_memory: bool = False,
         feature_indices: Optional[dict] = None,
+        multiprocessing_context: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.files, self.folder = resolve_files(folder_or_files)
@@ -152,6 +156,7 @@ class PackedLoader(IterableDataset):
         self.targets = self._want_targets(targets)
         self.device, self.dtype, self.target_dtype = torch.device(device), dtype, target_dtype
         self.pin_memory = pin_memory
+        self.multiprocessing_context = multiprocessing_context
         self.file_events = self._count_events()
         self._affine = None
         if self.normalization is not None:
@@ -233,6 +238,7 @@ class PackedLoader(IterableDataset):
                 num_workers=self.num_workers,
                 collate_fn=_identity,
                 persistent_workers=False,
+                multiprocessing_context=self.multiprocessing_context,
             )
             for batch in dl:
                 yield self._to_device(batch)
