@@ -73,42 +73,55 @@ class EncoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
-        sa, ff, n1, n2 = (
-            (lambda t: self._sa_block(t, attend)),
-            self._ff_block,
-            self.norm1,
-            self.norm2,
-        )
+    # The layer is ``combine(x, attention(qkv(x)))``; everything but the attention is row-wise,
+    # which lets the stack run it in row chunks at inference (see EncoderStack).
+    def qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [n, E] -> [n, 3E]``: the joint q|k|v projection of ``norm1(x)`` (norm first) or
+        ``x``."""
+        return self.in_projector(self.norm1(x) if self.norm_first else x)
+
+    def heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``[N, 3E] -> q, k, v``, each a ``[N, H, E/H]`` view (head h = channels h*E/H ...)."""
+        q, k, v = qkv.view(qkv.shape[0], 3, self.nhead, -1).unbind(1)
+        return q, k, v
+
+    def combine(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """``x, attention output [n, E] -> layer output [n, E]`` (table in the class doc)."""
+        sa = self.dropout1(attn if self.out_projector is None else self.out_projector(attn))
+        ff, n1, n2 = self._ff_block, self.norm1, self.norm2
         if self.residual_mode == 1:
             if self.norm_first:
-                x = x + sa(n1(x))
+                x = x + sa
                 return x + ff(n2(x))
-            x = n1(x + sa(x))
+            x = n1(x + sa)
             return n2(x + ff(x))
         if self.residual_mode == 2:
             if self.norm_first:
-                return x + ff(n2(sa(n1(x))))
-            s = n1(x + sa(x))
-            return n2(x + ff(s))
+                return x + ff(n2(sa))
+            return n2(x + ff(n1(x + sa)))
         if self.norm_first:
-            return ff(n2(sa(n1(x))))
-        return n2(ff(n1(sa(x))))
+            return ff(n2(sa))
+        return n2(ff(n1(sa)))
 
-    def _sa_block(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
-        n = x.shape[0]
-        q, k, v = (t.reshape(n, self.nhead, -1) for t in self.in_projector(x))
-        out = attend(q, k, v).reshape(n, self.embed_dim)
-        if self.out_projector is not None:
-            out = self.out_projector(out)
-        return self.dropout1(out)
+    def forward(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
+        attn = attend(*self.heads(self.qkv(x)))
+        return self.combine(x, attn.reshape(x.shape[0], self.embed_dim))
 
     def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+        return self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x), inplace=True))))
 
 
 class EncoderStack(nn.Module):
-    """``layers.0 .. layers.{n-1}`` applied in turn, then ``norm`` if configured."""
+    """``layers.0 .. layers.{n-1}`` applied in turn, then ``norm`` if configured.
+
+    Without autograd (and without active dropout) the row-wise parts run in chunks of
+    ``row_chunk`` rows written into buffers reused by all layers: the intermediates stay in
+    cache and no large tensor is allocated per layer (large fresh allocations cost page faults
+    that can exceed the arithmetic). With autograd the layers run whole, so dropout draws its
+    random numbers in the original order.
+    """
+
+    row_chunk = 4096
 
     def __init__(self, layers: list[EncoderLayer], norm: Optional[nn.Module] = None) -> None:
         super().__init__()
@@ -116,6 +129,25 @@ class EncoderStack(nn.Module):
         self.norm = norm
 
     def forward(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x, attend)
+        dropout_active = self.training and any(
+            isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()
+        )
+        if torch.is_grad_enabled() or dropout_active:
+            for layer in self.layers:
+                x = layer(x, attend)
+        else:
+            x = self._forward_chunked(x, attend)
         return x if self.norm is None else self.norm(x)
+
+    def _forward_chunked(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
+        n, e = x.shape
+        x = x.clone()  # updated in place below; never the caller's tensor
+        qkv = x.new_empty(n, 3 * e)
+        rows = [slice(i, min(i + self.row_chunk, n)) for i in range(0, n, self.row_chunk)]
+        for layer in self.layers:
+            for r in rows:
+                qkv[r] = layer.qkv(x[r])
+            attn = attend(*layer.heads(qkv)).reshape(n, e)
+            for r in rows:
+                x[r] = layer.combine(x[r], attn[r])
+        return x

@@ -36,7 +36,9 @@ class LLPTransformerModel(nn.Module):
     ``ValueError``. ``attention_backend`` (keyword, not a setting) forces a backend by name.
     """
 
-    def __init__(self, attention_backend: Optional[str] = None, **settings: Any) -> None:
+    def __init__(
+        self, attention_backend: Union[str, AttentionBackend, None] = None, **settings: Any
+    ) -> None:
         super().__init__()
         s = resolve_settings(settings)
         self._settings = s
@@ -76,7 +78,7 @@ class LLPTransformerModel(nn.Module):
         self.transformer_encoder = EncoderStack(layers, norm=self.extra_layer_norm)
         self.attention_to_output_mlp = self._output_mapping(s, c, dtype)
 
-        self._forced_backend: Optional[str] = None
+        self._forced_backend: Union[str, AttentionBackend, None] = None
         self._fallback_logged: set[str] = set()
         self._used_backend: Optional[str] = None
         if attention_backend is not None:
@@ -131,12 +133,13 @@ class LLPTransformerModel(nn.Module):
         return self.computational_dim * (2 if self.aggregation_mode == "mean_n_diagonal" else 1)
 
     # --------------------------------------------------------------------------- backends
-    def set_attention_backend(self, name: Optional[str]) -> None:
-        """Force a backend (``"xformers"``, ``"torch"``, ``"padded"``); ``None`` = automatic.
-        A forced backend that cannot run where the model's tensors are raises at forward."""
-        if name is not None:
-            get_backend(name)  # validates the name now
-        self._forced_backend = name
+    def set_attention_backend(self, backend: Union[str, AttentionBackend, None]) -> None:
+        """Force a backend: a name (``"xformers"``, ``"torch"``, ``"padded"``) or a backend
+        object (e.g. ``BucketedAttention(BucketPolicy(...))``); ``None`` = automatic. A forced
+        backend that cannot run where the model's tensors are raises at forward."""
+        if isinstance(backend, str):
+            get_backend(backend)  # validates the name now
+        self._forced_backend = backend
         self._used_backend = None
 
     def _backend_for(self, device: torch.device) -> AttentionBackend:
@@ -184,7 +187,7 @@ class LLPTransformerModel(nn.Module):
             )
         x = x.to(self.dtype)
         backend = self._backend_for(x.device)
-        plan = backend.plan(seqlens, x.device)
+        plan = backend.plan(seqlens, x.device, x.dtype)
 
         def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             return backend.attend(q, k, v, plan)

@@ -29,14 +29,13 @@ class SelfProjector(nn.Module):
 
 
 class JointQKVProjector(nn.Module):
-    """``x [..., E] -> (q, k, v)``, each ``[..., E]``: one map to ``3E`` named ``joint_projector``,
-    split as ``q = y[..., :E], k = y[..., E:2E], v = y[..., 2E:]``."""
+    """``x [..., E] -> [..., 3E]`` (q | k | v side by side) through one :class:`SkipMLP` named
+    ``joint_projector``; the original splits it as ``q = y[..., :E], k = y[..., E:2E],
+    v = y[..., 2E:]``."""
 
     def __init__(self, embed_dim: int, hidden_dims: str = "", dtype: Optional[torch.dtype] = None):
         super().__init__()
-        self.embed_dim = embed_dim
         self.joint_projector = SkipMLP(embed_dim, hidden_dims, 3 * embed_dim, dtype=dtype)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        q, k, v = self.joint_projector(x).split(self.embed_dim, dim=-1)
-        return q, k, v
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.joint_projector(x)

@@ -135,3 +135,44 @@ def _check_combinations(s: Mapping[str, Any]) -> None:
             fail("attn_aggregation_mode", "non-mean aggregation needs attn_perform_final_mapping")
     if s["attn_use_weighted_mean"] and c < 2:
         fail("attn_use_weighted_mean", "needs a computational dim >= 2 (last channel = weight)")
+
+
+#: named settings of the two reference configurations (``configs/encoder_<name>.yaml`` mirrors
+#: them): ``default`` (4 layers, C = output_dim = 100, 19 inputs) and ``large`` (15 layers,
+#: C = 128, 11 inputs, with the final MLP).
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {
+        "input_dim": 19,
+        "output_dim": 100,
+        "io_mlp_hidden_dims": "128",
+        "io_add_skip_connection": 0,
+        "attn_io_projection_type": "single_self",
+        "attn_do_perlayer_out_projection": 1,
+        "skip_input_projection": 0,
+        "attn_computational_dim": -1,
+        "attn_num_layers": 4,
+        "attn_num_heads_per_layer": 1,
+        "attn_use_layer_norm_1": 1,
+        "attn_use_layer_norm_2": 1,
+        "attn_use_extra_layer_norm": 0,
+        "attn_layer_norm_first": 1,
+        "attn_use_residual_addition": 1,
+        "dtype": "float32",
+        "attn_projection_type": "joint_qkv",
+        "attn_perform_final_mapping": 1,
+        "attn_package": "xformers",
+        "attn_dropout": 0.1,
+        "attn_internal_mlp_dim": 512,
+        "attn_use_weighted_mean": 0,
+        "attn_aggregation_mode": "mean",
+        "attn_operator": "none",
+    },
+}
+PRESETS["large"] = {
+    **PRESETS["default"],
+    "input_dim": 11,
+    "output_dim": 128,
+    "attn_computational_dim": 128,
+    "attn_num_layers": 15,
+    "attn_internal_mlp_dim": 128,
+}

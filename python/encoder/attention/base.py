@@ -19,8 +19,9 @@ class AttentionBackend(Protocol):
     def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
         """``None`` when this backend runs for tensors on ``device`` with ``dtype``."""
 
-    def plan(self, seqlens: torch.Tensor, device: torch.device) -> Any:
-        """Everything that depends only on the event lengths ``seqlens [B]`` (all >= 1)."""
+    def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Any:
+        """Everything that depends only on the event lengths ``seqlens [B]`` (all >= 1), for
+        tensors of ``dtype`` on ``device``."""
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: Any) -> torch.Tensor:
         """``q, k, v [N_total, H, d_head] -> [N_total, H, d_head]``, attention within events."""

@@ -7,7 +7,8 @@ Per batch (the plan, shared by all layers):
   tensor (no copy, no padding);
 * the others are sorted by length and cut greedily into buckets whose shortest event is at least
   ``longest / max_ratio`` long and whose padded size ``b * L_max`` stays within ``max_tokens``;
-  each bucket is gathered into ``[b, H, L_max, d]`` and runs one SDPA call with a key-padding mask.
+  each bucket is gathered into ``[b, H, L_max, d]`` and runs one SDPA call with an additive
+  key-padding bias.
 
 Outputs are put back into packed row order with one gather. Linear layers never see padding.
 """
@@ -32,7 +33,7 @@ class BucketPolicy:
 
 #: per device type; tuned with benchmarks/bench_encoder.py (CPU) and gpu_encoder.py (CUDA)
 DEFAULT_POLICIES = {
-    "cpu": BucketPolicy(solo_min_len=256, max_ratio=1.5, max_tokens=16384),
+    "cpu": BucketPolicy(solo_min_len=512, max_ratio=1.25, max_tokens=16384),
     "cuda": BucketPolicy(solo_min_len=1024, max_ratio=2.0, max_tokens=65536),
 }
 
@@ -42,7 +43,7 @@ class Bucket:
     """``b`` events padded to ``L_max``: gather index, key mask, flat positions of real rows."""
 
     index: torch.Tensor  # [b, L_max] packed row of each slot (padding slots repeat a real row)
-    key_mask: Optional[torch.Tensor]  # [b, 1, 1, L_max] True on real keys; None if no padding
+    key_bias: Optional[torch.Tensor]  # [b, 1, 1, L_max] 0 on real keys, -inf on padding; or None
     real: torch.Tensor  # [n_real] positions in the flattened [b * L_max] slots
 
 
@@ -65,7 +66,7 @@ class BucketedAttention:
     def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
         return None
 
-    def plan(self, seqlens: torch.Tensor, device: torch.device) -> BucketPlan:
+    def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> BucketPlan:
         policy = self.policy or DEFAULT_POLICIES.get(device.type, DEFAULT_POLICIES["cuda"])
         lens = seqlens.detach().to("cpu", torch.int64)
         starts = torch.cumsum(lens, 0) - lens
@@ -92,7 +93,7 @@ class BucketedAttention:
             cut = torch.tensor([-lmax / policy.max_ratio], dtype=torch.float64)
             shorter = int(torch.searchsorted(neg_lens, cut, right=True))
             j = min(shorter, i + max(1, policy.max_tokens // lmax), len(order))
-            bucket, rows = _bucket(starts[order[i:j]], sorted_lens[i:j], lmax, device)
+            bucket, rows = _bucket(starts[order[i:j]], sorted_lens[i:j], lmax, device, dtype)
             buckets.append(bucket)
             parts.append(rows)
             i = j
@@ -114,23 +115,33 @@ class BucketedAttention:
         if plan.singles is not None:
             parts.append(v.index_select(0, plan.singles))
         for s, e in plan.solos:
-            ql, kl, vl = (t[s:e].transpose(0, 1) for t in (q, k, v))  # [H, L, d]
-            parts.append(F.scaled_dot_product_attention(ql, kl, vl).transpose(0, 1))
+            # 4-D [1, H, L, d]: SDPA's fused CPU kernel takes 4-D inputs only
+            ql, kl, vl = (t[None, s:e].transpose(1, 2) for t in (q, k, v))
+            parts.append(F.scaled_dot_product_attention(ql, kl, vl)[0].transpose(0, 1))
         for b in plan.buckets:
             qb, kb, vb = (t[b.index].transpose(1, 2) for t in (q, k, v))  # [b, H, L_max, d]
-            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=b.key_mask)
+            out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=b.key_bias)
             parts.append(out.transpose(1, 2).flatten(0, 1).index_select(0, b.real))
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         return out if plan.inverse is None else out.index_select(0, plan.inverse)
 
 
 def _bucket(
-    starts: torch.Tensor, lens: torch.Tensor, lmax: int, device: torch.device
+    starts: torch.Tensor, lens: torch.Tensor, lmax: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[Bucket, torch.Tensor]:
     """A bucket of events (first rows ``starts``, lengths ``lens``) padded to ``lmax``."""
     slot = torch.arange(lmax)
     real = slot[None, :] < lens[:, None]  # [b, L_max]
     index = starts[:, None] + torch.where(real, slot[None, :], 0)
     flat_real = real.flatten().nonzero().squeeze(1)
-    key_mask = None if bool(real.all()) else real[:, None, None, :].to(device)
-    return Bucket(index.to(device), key_mask, flat_real.to(device)), index.flatten()[flat_real]
+    key_bias = None if bool(real.all()) else key_padding_bias(real, dtype).to(device)
+    return Bucket(index.to(device), key_bias, flat_real.to(device)), index.flatten()[flat_real]
+
+
+def key_padding_bias(real: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``real [b, L] -> [b, 1, 1, L]`` additive bias: 0 on real keys, -inf on padding.
+
+    An additive float mask keeps SDPA on its fused CPU kernel; a boolean mask sends it to the
+    unfused math path (several times slower here)."""
+    bias = torch.zeros(real.shape, dtype=dtype).masked_fill_(~real, float("-inf"))
+    return bias[:, None, None, :]

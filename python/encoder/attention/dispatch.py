@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
@@ -45,16 +45,18 @@ def select_backend(
     attn_package: str,
     device: torch.device,
     dtype: torch.dtype,
-    forced: Optional[str] = None,
+    forced: Union[str, AttentionBackend, None] = None,
 ) -> tuple[AttentionBackend, Optional[str]]:
-    """``(backend, fallback_note)``: ``forced`` if given (an error if it cannot run here), else
-    the preference of ``attn_package``, else ``torch``; the note says why a preference was
-    not honoured (``None`` when it was)."""
+    """``(backend, fallback_note)``: ``forced`` if given (a name or a backend object; an error
+    if it cannot run here), else the preference of ``attn_package``, else ``torch``; the note
+    says why a preference was not honoured (``None`` when it was)."""
     if forced is not None:
-        backend = get_backend(forced)
+        backend = get_backend(forced) if isinstance(forced, str) else forced
         reason = backend.unavailable_reason(device, dtype)
         if reason is not None:
-            raise RuntimeError(f"attention backend {forced!r} was forced but cannot run: {reason}")
+            raise RuntimeError(
+                f"attention backend {backend.name!r} was forced but cannot run: {reason}"
+            )
         return backend, None
     preferred = get_backend(PREFERENCE.get(attn_package, "torch"))
     reason = preferred.unavailable_reason(device, dtype)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ...batch import to_padded
+from .bucketed import key_padding_bias
 
 
 class PaddedAttention:
@@ -18,7 +19,7 @@ class PaddedAttention:
     def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
         return None
 
-    def plan(self, seqlens: torch.Tensor, device: torch.device) -> torch.Tensor:
+    def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         return seqlens.to(device)
 
     def attend(
@@ -32,6 +33,6 @@ class PaddedAttention:
             return t.view(b, lmax, h, d).transpose(1, 2)
 
         out = F.scaled_dot_product_attention(
-            heads(qp), heads(kp), heads(vp), attn_mask=mask[:, None, None, :]
+            heads(qp), heads(kp), heads(vp), attn_mask=key_padding_bias(mask, q.dtype).to(q.device)
         )
         return out.transpose(1, 2)[mask]

@@ -28,7 +28,7 @@ class XformersAttention:
             return f"xformers does not import ({type(err).__name__}: {err})"
         return None
 
-    def plan(self, seqlens: torch.Tensor, device: torch.device) -> Any:
+    def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Any:
         return _fmha().BlockDiagonalMask.from_seqlens([int(n) for n in seqlens.tolist()])
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: Any) -> torch.Tensor:

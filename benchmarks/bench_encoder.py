@@ -1,0 +1,157 @@
+"""Encoder inference speed on CPU: events/s per attention backend and achieved GFLOP/s.
+
+A realistic batch: 256 events with lognormal DOM counts (median 40, sigma 1.5, clipped to
+[1, 3000]), features N(0, 1), the default encoder config (and the large one). Throughput is
+``B / t`` with ``t`` the best of several ``torch.inference_mode`` forwards; the useful
+arithmetic is counted as
+
+    FLOPs = 2 N_total * sum(d_in * d_out over the row-wise linear layers)
+            + 4 C * sum_b L_b^2 * n_layers        (q k^T and p v, per head summed)
+
+and compared with a large float32 matmul (2048 x 2048) timed on the same threads.
+
+    python benchmarks/bench_encoder.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import yaml
+from llp_gap_reco.encoder import BucketPolicy, LLPTransformerModel
+from llp_gap_reco.encoder.attention import BucketedAttention
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "encoder.json"
+
+
+def realistic_seqlens(n_events: int, seed: int = 0) -> torch.Tensor:
+    """``[B]`` DOM counts: lognormal, median 40, sigma 1.5, clipped to [1, 3000]."""
+    rng = np.random.default_rng(seed)
+    lens = np.clip(np.rint(rng.lognormal(np.log(40.0), 1.5, n_events)), 1, 3000)
+    return torch.as_tensor(lens.astype(np.int64))
+
+
+def settings(name: str) -> dict:
+    return yaml.safe_load((ROOT / "configs" / f"encoder_{name}.yaml").read_text())["settings"]
+
+
+def encoder_flops(model: LLPTransformerModel, seqlens: torch.Tensor) -> float:
+    """Useful multiply-adds x 2 of one forward (padding not counted)."""
+    n = float(seqlens.sum())
+    linear = sum(
+        m.in_features * m.out_features
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and not name.startswith("attention_to_output_mlp")
+    )
+    attn = 4.0 * model.computational_dim * float((seqlens.double() ** 2).sum())
+    return 2.0 * n * linear + attn * len(model.transformer_encoder.layers)
+
+
+def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2.0 * n**3 / best_time(lambda: a @ b, repeats) / 1e9
+
+
+def run(quick: bool = False) -> list[dict]:
+    n_events = 64 if quick else 256
+    repeats = 2 if quick else 4
+    threads = torch.get_num_threads()
+    rows: list[dict] = []
+    common = {"threads": threads, "n_events": n_events, "device": "cpu"}
+    with torch.inference_mode():
+        peak = matmul_gflops()
+        rows.append(
+            {"name": "matmul_2048_fp32", "value": round(peak, 1), "unit": "GFLOP/s", **common}
+        )
+        seqlens = realistic_seqlens(n_events)
+        for cfg in ("default", "large"):
+            torch.manual_seed(0)
+            s = settings(cfg)
+            model = LLPTransformerModel(**s).eval()
+            x = torch.randn(int(seqlens.sum()), s["input_dim"])
+            flops = encoder_flops(model, seqlens)
+            variants = [("torch", None), ("padded", None)]
+            if not quick:  # the other exact groupings, for the record
+                variants += [
+                    ("torch_per_event", BucketPolicy(solo_min_len=2)),
+                    ("torch_buckets_only", BucketPolicy(solo_min_len=10**9)),
+                ]
+            if cfg == "large" and quick:
+                variants = [("torch", None)]
+            for name, policy in variants:
+                backend = "padded" if name == "padded" else "torch"
+                model.set_attention_backend(
+                    backend if policy is None else BucketedAttention(policy)
+                )
+                reps = 1 if backend == "padded" else repeats
+                t = best_time(partial(model, x, seqlens), reps, warmup=0 if reps == 1 else 1)
+                gflops = flops / t / 1e9
+                extra = {"config": cfg, "backend": name, "seconds": round(t, 4), **common}
+                rows.append(
+                    {
+                        "name": f"{cfg}/{name}/events_per_s",
+                        "value": round(n_events / t, 1),
+                        "unit": "events/s",
+                        **extra,
+                    }
+                )
+                rows.append(
+                    {
+                        "name": f"{cfg}/{name}/useful_gflops",
+                        "value": round(gflops, 1),
+                        "unit": "GFLOP/s",
+                        "fraction_of_matmul": round(gflops / peak, 3),
+                        **extra,
+                    }
+                )
+    for cfg in ("default", "large"):
+        by = {
+            r["backend"]: r for r in rows if r.get("config") == cfg and "events_per_s" in r["name"]
+        }
+        if "torch" in by and "padded" in by:
+            rows.append(
+                {
+                    "name": f"{cfg}/speedup_torch_vs_padded",
+                    "value": round(by["torch"]["value"] / by["padded"]["value"], 1),
+                    "unit": "x",
+                    **common,
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 events, fewer variants")
+    args = parser.parse_args()
+    rows = run(quick=args.quick)
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        frac = f"  ({r['fraction_of_matmul']:.0%} of matmul)" if "fraction_of_matmul" in r else ""
+        print(f"{r['name']:<{width}}  {r['value']:>10} {r['unit']}{frac}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
