@@ -87,13 +87,22 @@ class ConditionalFlow(nn.Module):
                 mods.append(nn.Tanh())
         self.mlp_predictors = nn.ModuleList([nn.Sequential(*mods)])
 
-        offset = torch.zeros(self.dim) if label_offset is None else torch.as_tensor(label_offset)
-        scale = torch.ones(self.dim) if label_scale is None else torch.as_tensor(label_scale)
+        offset = (
+            torch.zeros(self.dim)
+            if label_offset is None
+            else torch.as_tensor(label_offset, dtype=torch.float64)
+        )
+        scale = (
+            torch.ones(self.dim)
+            if label_scale is None
+            else torch.as_tensor(label_scale, dtype=torch.float64)
+        )
         if offset.shape != (self.dim,) or scale.shape != (self.dim,) or bool((scale <= 0).any()):
             raise ValueError(f"label_offset/label_scale must have shape ({self.dim},), scale > 0")
         self.register_buffer("label_offset", offset.to(torch.float64), persistent=False)
         self.register_buffer("label_scale", scale.to(torch.float64), persistent=False)
-        self.to(_DTYPES[_dtype_name(dtype)])
+        # the standardisation constants stay float64 (metres) whatever the network dtype
+        self.mlp_predictors.to(_DTYPES[_dtype_name(dtype)])
 
     # ------------------------------------------------------------------ construction
     @property

@@ -70,6 +70,7 @@ class TabulatedInverse:
 
     def inverse(self, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``u = G^-1(y)`` and ``log du/dy`` for ``y [B, dim, n]`` (same layout out)."""
+        y = y.contiguous()
         idx = torch.searchsorted(self.knots_y, y)  # interval index 0..M
         d = y - self.anchor.gather(-1, idx)
         c = torch.take_along_dim(self.coeffs, idx.unsqueeze(-1), dim=-2)
