@@ -174,15 +174,16 @@ class PackedLoader(IterableDataset):
         return "llp_prod_x" in names
 
     def _count_events(self) -> np.ndarray:
-        n = np.empty(len(self.files), dtype=np.int64)
-        for i, f in enumerate(self.files):
+        """Events per file from the parquet footers (kept for the reads)."""
+        self._metadata = []
+        for f in self.files:
             try:
-                n[i] = pq.ParquetFile(f).metadata.num_rows
+                self._metadata.append(pq.ParquetFile(f).metadata)
             except FileNotFoundError:
                 raise
             except Exception as err:
                 raise DatasetFormatError(f"{f}: unreadable parquet file ({err})") from err
-        return n
+        return np.array([m.num_rows for m in self._metadata], dtype=np.int64)
 
     @property
     def n_events(self) -> int:
@@ -263,16 +264,21 @@ class PackedLoader(IterableDataset):
         path = self.files[file_index]
         expected = self.folder.expected_ids(path) if self._checks_index() else None
         f = read_data_file(
-            path, targets=self.targets, bad_events=self.bad_events, expected_ids=expected
+            path,
+            targets=self.targets,
+            bad_events=self.bad_events,
+            expected_ids=expected,
+            metadata=self._metadata[file_index],
         )
-        # a writable copy (arrow memory is read-only) in the output precision
-        x = torch.from_numpy(
-            f.features.astype(np.float64 if self.dtype == torch.float64 else np.float32)
-        ).to(self.dtype)
-        if self._affine is not None:
-            a, b = (torch.from_numpy(v).to(self.dtype) for v in self._affine)
-            x.mul_(a).add_(b)
-        return f, x
+        # one writable copy (arrow memory is read-only) in the output precision, normalised
+        out = np.empty(f.features.shape, np.float64 if self.dtype == torch.float64 else np.float32)
+        if self._affine is None:
+            out[...] = f.features
+        else:
+            a, b = (v.astype(out.dtype) for v in self._affine)
+            np.multiply(f.features, a, out=out, casting="same_kind")
+            out += b
+        return f, torch.from_numpy(out).to(self.dtype)
 
     def _checks_index(self) -> bool:
         return self.folder is not None and self.folder.has_index()
@@ -390,12 +396,11 @@ class PackedLoader(IterableDataset):
         slots = ev["slot"]
         first = np.flatnonzero(np.concatenate([[True], slots[1:] != slots[:-1]]))
         bounds = cum[np.append(first, slots.size)]
-        x = torch.cat(
-            [
-                xs[int(slots[i])].index_select(0, rows[bounds[j] : bounds[j + 1]])
-                for j, i in enumerate(first)
-            ]
-        )
+        first_x = xs[int(slots[0])]
+        x = first_x.new_empty((int(cum[-1]), first_x.shape[1]))
+        for j, i in enumerate(first):  # gather straight into the batch, file by file
+            lo, hi = int(bounds[j]), int(bounds[j + 1])
+            torch.index_select(xs[int(slots[i])], 0, rows[lo:hi], out=x[lo:hi])
         tg = ev.get("tg")
         return PackedBatch(
             x,

@@ -278,27 +278,31 @@ class ConvertedFolderWriter:
         offsets = np.zeros(lens.size + 1, dtype=np.int32)
         np.cumsum(lens, out=offsets[1:])
         flat = np.concatenate([e[2] for e in ev]).ravel()
-        rows = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), self.dim)
+        schema = data_schema(self.dim, bool(self.labeled))
+        ftype = schema.field("data_encoded").type
+        rows = pa.FixedSizeListArray.from_arrays(
+            pa.array(flat, pa.float32()), type=ftype.value_type
+        )
+        dom_type = schema.field("string_list").type
         cols = {
             "run_id": pa.array([e[0] for e in ev], pa.int64()),
             "event_id": pa.array([e[1] for e in ev], pa.int64()),
-            "data_encoded": pa.ListArray.from_arrays(pa.array(offsets), rows),
+            "data_encoded": pa.ListArray.from_arrays(pa.array(offsets), rows, type=ftype),
             "string_list": pa.ListArray.from_arrays(
-                pa.array(offsets), pa.array(np.concatenate([e[3] for e in ev]))
+                pa.array(offsets), pa.array(np.concatenate([e[3] for e in ev])), type=dom_type
             ),
             "om_list": pa.ListArray.from_arrays(
-                pa.array(offsets), pa.array(np.concatenate([e[4] for e in ev]))
+                pa.array(offsets), pa.array(np.concatenate([e[4] for e in ev])), type=dom_type
             ),
             "nch": pa.array(lens),
             "totcharge": pa.array([e[7] for e in ev], pa.float64()),
         }
-        schema = data_schema(self.dim, bool(self.labeled))
         if self.labeled:
             for key, col in TRUTH_KEYS.items():
                 cols[col] = pa.array([float(e[5].get(key, np.nan)) for e in ev], pa.float64())
         for key, col in MUON_KEYS.items():
             cols[col] = pa.array([float(e[6].get(key, np.nan)) for e in ev], pa.float64())
-            schema = schema.append(pa.field(col, pa.float64()))
+            schema = schema.append(pa.field(col, pa.float64(), nullable=False))
         return pa.table([cols[f.name] for f in schema], schema=schema)
 
     def _flush(self) -> None:
