@@ -21,7 +21,14 @@ from torch.utils.data import Dataset, Subset
 
 from .format import DatasetFormatError, is_data_file
 from .normalization import Normalization
-from .reader import DecodedFile, check_ids, load_feature_indices, read_data_file, read_index
+from .reader import (
+    DecodedFile,
+    IndexByFile,
+    check_ids,
+    load_feature_indices,
+    read_data_file,
+    read_index,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,7 @@ class LLPDataset(Dataset):
         if not self.file_paths:
             raise ValueError("no data files given")
         self.num_events = int(self._index["file_index"].shape[0])
+        self._by_file = IndexByFile(self._index, index_file_path)
         n_files = int(self._index["file_index"].max()) + 1 if self.num_events else 0
         if n_files > len(self.file_paths):
             raise DatasetFormatError(
@@ -130,10 +138,8 @@ class LLPDataset(Dataset):
             self._cache.move_to_end(file_index)
             return f
         path = self.file_paths[file_index]
-        rows = np.flatnonzero(self._index["file_index"] == file_index)
-        rows = rows[np.argsort(self._index["index_within_file"][rows], kind="stable")]
         f = read_data_file(path, targets=self._labeled)
-        check_ids(f, (self._index["run_id"][rows], self._index["event_id"][rows]))
+        check_ids(f, self._by_file.ids(file_index, path))
         if self.normalize_data:
             f.features = self.normalization.apply(f.features, self.feature_indices)
         elif not f.features.flags.writeable:  # zero-copy from arrow

@@ -305,6 +305,8 @@ class ConvertedFolder:
         self.feature_indices = load_feature_indices(os.path.join(path, FEATURE_INDICES_FILE))
         self.files = self._list_files()
         self._index: Optional[dict] = None
+        self._positions: Optional[dict] = None
+        self._by_file: Optional[IndexByFile] = None
 
     def _read_manifest(self) -> dict:
         p = os.path.join(self.path, MANIFEST_FILE)
@@ -346,29 +348,48 @@ class ConvertedFolder:
         return os.path.exists(os.path.join(self.path, INDEX_FILE))
 
     def file_index_of(self, path: str) -> int:
-        name = os.path.basename(path)
-        for i, f in enumerate(self.files):
-            if os.path.basename(f) == name:
-                return i
-        raise DatasetFormatError(f"{path}: not listed in the filelist of {self.path}")
+        if self._positions is None:
+            self._positions = {os.path.basename(f): i for i, f in enumerate(self.files)}
+        i = self._positions.get(os.path.basename(path))
+        if i is None:
+            raise DatasetFormatError(f"{path}: not listed in the filelist of {self.path}")
+        return i
 
     def expected_ids(self, path: str) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """``(run_id, event_id)`` that ``indexfile.pq`` lists for a data file, in file order;
         None when the folder has no index file."""
         if not self.has_index():
             return None
-        index_path = os.path.join(self.path, INDEX_FILE)
-        fi = self.file_index_of(path)
-        idx = self.index
-        rows = np.flatnonzero(idx["file_index"] == fi)
-        rows = rows[np.argsort(idx["index_within_file"][rows], kind="stable")]
-        pos = idx["index_within_file"][rows]
-        if not np.array_equal(pos, np.arange(rows.size)):
+        if self._by_file is None:
+            self._by_file = IndexByFile(self.index, os.path.join(self.path, INDEX_FILE))
+        return self._by_file.ids(self.file_index_of(path), path)
+
+
+class IndexByFile:
+    """The index rows of each data file, in file order (one sort, then O(1) slices)."""
+
+    def __init__(self, index: dict, index_path: str) -> None:
+        self.index_path = index_path
+        fi, pos = index["file_index"].astype(np.int64), index["index_within_file"].astype(np.int64)
+        order = np.lexsort((pos, fi))
+        self.pos = pos[order]
+        self.run_id = index["run_id"][order].astype(np.int64)
+        self.event_id = index["event_id"][order].astype(np.int64)
+        self.starts = np.searchsorted(fi[order], np.arange(int(fi.max(initial=-1)) + 2))
+
+    def ids(self, file_index: int, path: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """``(run_id, event_id)`` of data file ``file_index`` (empty when the index lists none)."""
+        lo, hi = (
+            (self.starts[file_index], self.starts[file_index + 1])
+            if file_index + 1 < self.starts.size
+            else (0, 0)
+        )
+        if not np.array_equal(self.pos[lo:hi], np.arange(hi - lo)):
             raise DatasetFormatError(
-                f"{index_path}: index_within_file of file_index {fi} ({path}) "
-                f"is not 0..{rows.size - 1}"
+                f"{self.index_path}: index_within_file of file_index {file_index} ({path}) "
+                f"is not 0..{hi - lo - 1}"
             )
-        return idx["run_id"][rows].astype(np.int64), idx["event_id"][rows].astype(np.int64)
+        return self.run_id[lo:hi], self.event_id[lo:hi]
 
 
 def read_index(path: str) -> dict:
