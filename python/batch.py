@@ -83,5 +83,7 @@ class PackedBatch:
             return None if t is None else t.to(device)
 
         x = self.x.to(device=device, dtype=dtype or self.x.dtype)
-        tg = None if self.targets is None else self.targets.to(device=device, dtype=dtype or self.targets.dtype)
+        tg = self.targets
+        if tg is not None:
+            tg = tg.to(device=device, dtype=dtype or tg.dtype)
         return PackedBatch(x, mv(self.seqlens), tg, mv(self.run_id), mv(self.event_id), self.extra)

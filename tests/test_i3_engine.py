@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.i3.engine import BatchingEngine
@@ -53,7 +52,9 @@ def fake_reconstruct(batch):
     out = []
     for f in batch:
         mean = np.full(6, fingerprint(f))
-        out.append(EventResult(Status.OK, f.shape[0], mean, np.eye(6), np.ones(6), 1.0, 0.1, -5, -7))
+        out.append(
+            EventResult(Status.OK, f.shape[0], mean, np.eye(6), np.ones(6), 1.0, 0.1, -5, -7)
+        )
     return out
 
 

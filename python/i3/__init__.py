@@ -1,1 +1,4 @@
-"""IceTray integration: the LLPGapReco module and I3 -> parquet conversion. Only this part imports icecube."""
+"""IceTray integration: the LLPGapReco module and I3 -> parquet conversion.
+
+Only this part of the package imports ``icecube``.
+"""

@@ -25,7 +25,7 @@ class _Entry(Generic[Frame, Payload]):
 
 
 class FrameQueue(Generic[Frame, Payload]):
-    """Frames in arrival order; ``batch_size`` pending events, or ``max_frames`` frames, make it due.
+    """Frames in arrival order; due at ``batch_size`` pending events or ``max_frames`` frames.
 
     Memory is bounded: at most ``batch_size`` pending events and ``max_frames`` frames are held.
     """

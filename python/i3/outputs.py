@@ -49,6 +49,7 @@ def write_result(frame, output_name: str, result: EventResult) -> None:
     """Put the five output objects of ``result`` into ``frame``."""
     frame[output_name + "_Production"] = dataclasses.I3Position(*map(float, result.production))
     frame[output_name + "_Decay"] = dataclasses.I3Position(*map(float, result.decay))
-    frame[output_name + "_Covariance"] = dataclasses.I3Matrix(np.ascontiguousarray(result.cov, float))
+    cov = np.ascontiguousarray(result.cov, dtype=float)
+    frame[output_name + "_Covariance"] = dataclasses.I3Matrix(cov)
     frame[output_name + "_Params"] = dataclasses.I3MapStringDouble(result.params())
     frame[output_name + "_Particle"] = particle(result)
