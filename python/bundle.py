@@ -271,6 +271,23 @@ def validate_bundle_dict(obj: dict, path: Any = "<bundle>") -> None:
                 raise BundleError(f"{path}: missing field '{key}.{sub}'")
 
 
+def build_head(kind: str, config: dict) -> nn.Module:
+    """The flow (or point head) of ``config``, label standardisation restored in float64."""
+    if kind == "flow":
+        from .flow import ConditionalFlow
+
+        head: nn.Module = ConditionalFlow(**config)
+    else:
+        from .training.point_head import PointHead
+
+        head = PointHead(**config)
+    # The constants travel as Python floats; set them in float64 so nothing is rounded.
+    for name in ("label_offset", "label_scale"):
+        if config.get(name) is not None:
+            getattr(head, name).copy_(torch.tensor(config[name], dtype=torch.float64))
+    return head
+
+
 def bundle_from_dict(obj: dict, path: Any = "<bundle>") -> ModelBundle:
     """Build the modules of a validated bundle dict (strict state-dict loading)."""
     from .dataset.normalization import Normalization
@@ -282,14 +299,7 @@ def bundle_from_dict(obj: dict, path: Any = "<bundle>") -> ModelBundle:
         encoder = LLPTransformerModel(**obj["encoder"]["config"])
         encoder.load_state_dict(obj["encoder"]["state_dict"], strict=True)
         head_obj = obj[_HEAD_FIELD[kind]]
-        if kind == "flow":
-            from .flow import ConditionalFlow
-
-            head: nn.Module = ConditionalFlow(**head_obj["config"])
-        else:
-            from .training.point_head import PointHead
-
-            head = PointHead(**head_obj["config"])
+        head = build_head(kind, head_obj["config"])
         head.load_state_dict(head_obj["state_dict"], strict=True)
         normalization = Normalization(obj["normalization"])
     except (TypeError, ValueError, RuntimeError, KeyError) as err:

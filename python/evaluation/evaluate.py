@@ -32,6 +32,21 @@ def _load(model: Union[str, os.PathLike, ModelBundle], device: str) -> ModelBund
     return model if isinstance(model, ModelBundle) else load_bundle(model, device=device)
 
 
+def posterior_samples(flow, enc: torch.Tensor, z: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from base points ``z [n, 6]``
+    shared by the events: the flow's tabulated inversion in float64 (accurate to ~1e-4 sigma,
+    far below the Monte Carlo error of the coverage), else its Newton inversion."""
+    with torch.inference_mode():
+        try:
+            from ..flow.summary import _fast_samples
+        except ImportError:
+            zb = z.to(flow.dtype).unsqueeze(0).expand(enc.shape[0], -1, -1)
+            return flow.sample_base(zb, enc)
+        x, log_p = _fast_samples(flow, enc, z, torch.float64)
+        return x.transpose(1, 2), log_p
+
+
 def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int = 512,
             coverage_samples: int = 1000, n_corner: int = 3, seed: int = 0,
             batch_size: int = 256, max_events: Optional[int] = None,
@@ -54,10 +69,8 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
                 break
             summary, lt = posterior(bundle, batch, n_samples, seed)
             enc = bundle.encode(batch.x, batch.seqlens).to(bundle.flow.dtype)
-            z = torch.randn(batch.batch_size, coverage_samples, 6, generator=gen,
-                            dtype=bundle.flow.dtype).to(bundle.device)
-            with torch.inference_mode():
-                samples, logp_s = bundle.flow.sample_base(z, enc)
+            z = torch.randn(coverage_samples, 6, generator=gen, dtype=torch.float64)
+            samples, logp_s = posterior_samples(bundle.flow, enc, z.to(bundle.device))
             out["rank"].append(hdr_rank(logp_s.cpu(), lt.cpu()))
             out["truth"].append(_np(batch.targets))
             out["mean"].append(_np(summary.mean))

@@ -32,7 +32,7 @@ import yaml
 from tqdm import tqdm
 
 from .. import __version__
-from ..bundle import ModelBundle, save_bundle
+from ..bundle import ModelBundle, build_head, save_bundle
 from .checkpoint import (
     atomic_save,
     atomic_write_text,
@@ -208,17 +208,12 @@ class Trainer:
                                  f"has {dim} features per DOM")
             head_cfg, kind = None, "flow" if cfg.loss == "flow" else "point"
         encoder = LLPTransformerModel(**enc_settings)
-        if kind == "flow":
-            from ..flow import ConditionalFlow
-
-            if head_cfg is None:
+        if head_cfg is None:
+            head_cfg = {"conditional_input_dim": encoder.encoding_dim}
+            if kind == "flow":
                 head_cfg = dict(cfg.flow, conditional_input_dim=encoder.encoding_dim,
                                 dtype=cfg.flow_dtype)
-            head = ConditionalFlow(**head_cfg)
-        else:
-            from .point_head import PointHead
-
-            head = PointHead(**(head_cfg or {"conditional_input_dim": encoder.encoding_dim}))
+        head = build_head(kind, head_cfg)
         if ck is None:
             labels = _init_labels(self.train_files, cfg.init_labels)
             head.init_from_labels(labels, seed=cfg.seed)
