@@ -46,3 +46,25 @@ def mean_loss(model, loader) -> float:
         s, n = s + float(loss.sum()), n + loss.shape[0]
     model.train(was)
     return s / n
+
+
+def make_bundle(folder: str, kind: str = "flow", seed: int = 0):
+    """An untrained bundle for ``folder``: tiny encoder, head initialised from its labels."""
+    from llp_gap_reco.bundle import ModelBundle, build_head
+    from llp_gap_reco.dataset import compute_normalization, read_data_file
+    from llp_gap_reco.dataset.reader import ConvertedFolder
+    from llp_gap_reco.encoder import LLPTransformerModel
+
+    torch.manual_seed(seed)
+    cf = ConvertedFolder(folder)
+    encoder = LLPTransformerModel(**dict(TINY_ENCODER, input_dim=cf.dim)).eval()
+    cfg = {"conditional_input_dim": encoder.encoding_dim}
+    if kind == "flow":
+        cfg.update(flow_defs="gggggt", mlp_hidden_dims=[32])
+    head = build_head(kind, cfg)
+    labels = torch.from_numpy(read_data_file(cf.files[0], targets=True).targets)
+    head.init_from_labels(labels, seed=seed)
+    return ModelBundle(encoder=encoder, head=head.eval(), kind=kind,
+                       feature_config=cf.manifest["feature_config"],
+                       feature_indices=dict(cf.feature_indices),
+                       normalization=compute_normalization(folder), training={"note": "untrained"})
