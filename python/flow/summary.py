@@ -100,7 +100,8 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
     centred = x - mean.unsqueeze(-1)
     cov = centred @ centred.transpose(1, 2) / (n - 1)
     sigma = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
-    gap = (x[:, 3:6] - x[:, 0:3]).norm(dim=1)
+    diff = x[:, 3:6] - x[:, 0:3]
+    gap = (diff * diff).sum(1).sqrt()
     levels = torch.tensor([0.32, 0.10], dtype=log_p.dtype, device=log_p.device)
     thresholds = torch.quantile(log_p, levels, dim=-1)  # [2, B]
     finite = (

@@ -19,7 +19,7 @@ from .g_layer import GParams
 from .gaussianize import gaussianize
 
 #: knot positions relative to each kernel, in units of its width
-KNOT_OFFSETS = (-4.0, -1.5, 0.0, 1.5, 4.0)
+KNOT_OFFSETS = (-2.5, -1.0, 0.0, 1.0, 2.5)
 #: outer knots sit this many (largest) widths beyond the outermost kernel means
 OUTER_OFFSET = 30.0
 
@@ -28,7 +28,8 @@ class TabulatedInverse:
     """Tabulated ``G^-1`` of one g layer for all events.
 
     Interval ``i`` of ``M + 1`` (``M`` knots) holds ``u = c0 + c1 d + c2 d^2 + c3 d^3`` with
-    ``d = y - anchor_i``; intervals 0 and ``M`` are the linear continuations.
+    ``d = y - anchor_i``; intervals 0 and ``M`` are the linear continuations. One table
+    ``[B, dim, M + 1, 5]`` (anchor, c0..c3) is gathered once per sample.
     """
 
     def __init__(self, layer: GParams) -> None:
@@ -56,25 +57,25 @@ class TabulatedInverse:
         zero = torch.zeros_like(u[..., :1])
         self.rotation = layer.rotation
         self.knots_y = y
-        self.anchor = torch.cat([y[..., :1], y], -1)  # [B, dim, M+1]
-        self.coeffs = torch.stack(
+        self.table = torch.stack(
             [
+                torch.cat([y[..., :1], y], -1),  # anchor
                 torch.cat([u[..., :1], u[..., :-1], u[..., -1:]], -1),
                 torch.cat([s[..., :1], s0, s[..., -1:]], -1),
                 torch.cat([zero, c2, zero], -1),
                 torch.cat([zero, c3, zero], -1),
             ],
             -1,
-        )  # [B, dim, M+1, 4]
+        )  # [B, dim, M+1, 5]: anchor, c0..c3
         self.floor = 1e-3 * s.amin(-1, keepdim=True)
 
     def inverse(self, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``u = G^-1(y)`` and ``log du/dy`` for ``y [B, dim, n]`` (same layout out)."""
         y = y.contiguous()
         idx = torch.searchsorted(self.knots_y, y)  # interval index 0..M
-        d = y - self.anchor.gather(-1, idx)
-        c = torch.take_along_dim(self.coeffs, idx.unsqueeze(-1), dim=-2)
-        c0, c1, c2, c3 = c.unbind(-1)
+        table = self.table.gather(2, idx.unsqueeze(-1).expand(-1, -1, -1, 5))
+        anchor, c0, c1, c2, c3 = table.unbind(-1)
+        d = y - anchor
         u = ((c3 * d + c2) * d + c1) * d + c0
         slope = (3.0 * c3 * d + 2.0 * c2) * d + c1
         return u, torch.log(torch.maximum(slope, self.floor))

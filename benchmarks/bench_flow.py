@@ -1,0 +1,206 @@
+"""Conditional flow speed and posterior-summary accuracy on CPU.
+
+The default model: ``gggggt``, D = 100 (encoding size), initialised from 1,000 synthetic vertex
+labels (correlated production vertex, exponential gap) with small random last-layer weights so
+that events differ. Rows:
+
+* ``summary_*``: posterior summaries (scrambled Sobol, tabulated g inversion, float32) in
+  events/s for 256 and 512 samples, on the default threads and on one thread;
+* ``summary_exact_512``: the same with Newton inversion (float64);
+* ``log_prob`` (float64, events/s) and ``sample_newton`` (float64, samples/s);
+* accuracy of 256/512-sample summaries against an 8,192-sample Newton reference: worst mean
+  error in sigma and worst covariance-element error relative to sigma_i sigma_j;
+* ``jammy_marginal_moments_300``: the original ``marginal_moments(samplesize=300)`` when
+  jammy_flows is importable, else the recorded anchor (~1 event/s on this CPU).
+
+    python benchmarks/bench_flow.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from llp_gap_reco.flow import ConditionalFlow
+from llp_gap_reco.flow.jammy_backend import jammy_available
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "flow.json"
+sys.path.insert(0, str(ROOT / "tests"))
+from _flow_helpers import vertex_labels  # noqa: E402
+
+D = 100
+
+
+def build_flow(label_standardization: bool = True) -> ConditionalFlow:
+    torch.manual_seed(0)
+    flow = ConditionalFlow(
+        "gggggt", conditional_input_dim=D, label_standardization=label_standardization
+    )
+    flow.init_from_labels(vertex_labels(1000, seed=0), seed=0)
+    with torch.no_grad():
+        last = flow.mlp_predictors[0][-1].weight
+        last.add_(0.05 * torch.randn(last.shape, dtype=last.dtype))
+    return flow
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _accuracy(flow: ConditionalFlow, n_events: int) -> list[dict]:
+    enc = torch.randn(n_events, D, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    ref = flow.summarize(enc, n_samples=8192, seed=123, exact=True)
+    rows = []
+    for n in (256, 512):
+        s = flow.summarize(enc, n_samples=n, seed=0)
+        norm = ref.sigma[:, :, None] * ref.sigma[:, None, :]
+        rows.append(
+            {
+                "name": f"summary_{n}_mean_error",
+                "value": round(float(((s.mean - ref.mean) / ref.sigma).abs().max()), 4),
+                "unit": "sigma",
+                "reference": "8192-sample Newton summary",
+                "n_events": n_events,
+            }
+        )
+        rows.append(
+            {
+                "name": f"summary_{n}_cov_error",
+                "value": round(float(((s.cov - ref.cov) / norm).abs().max()), 4),
+                "unit": "of sigma_i sigma_j",
+                "reference": "8192-sample Newton summary",
+                "n_events": n_events,
+            }
+        )
+    return rows
+
+
+def run(quick: bool = False) -> list[dict]:
+    flow = build_flow()
+    threads = torch.get_num_threads()
+    n_events = 512 if quick else 2048
+    repeats = 1 if quick else 3
+    enc = torch.randn(n_events, D, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    common = {
+        "flow_defs": "gggggt",
+        "conditional_input_dim": D,
+        "n_events": n_events,
+        "device": "cpu",
+    }
+    rows: list[dict] = []
+    with torch.inference_mode():
+        for nt in sorted({threads, 1}, reverse=True):
+            torch.set_num_threads(nt)
+            for n in (256, 512):
+                t = best_time(lambda n=n: flow.summarize(enc, n_samples=n), repeats)
+                rows.append(
+                    {
+                        "name": f"summary_{n}_threads{nt}",
+                        "value": round(n_events / t, 1),
+                        "unit": "events/s",
+                        "threads": nt,
+                        "n_samples": n,
+                        "dtype": "float32",
+                        **common,
+                    }
+                )
+        torch.set_num_threads(threads)
+        n_exact = 8 if quick else 64
+        t = best_time(lambda: flow.summarize(enc[:n_exact], n_samples=512, exact=True), 1)
+        rows.append(
+            {
+                "name": "summary_exact_512",
+                "value": round(n_exact / t, 1),
+                "unit": "events/s",
+                "threads": threads,
+                "n_samples": 512,
+                "dtype": "float64",
+                **common,
+                "n_events": n_exact,
+            }
+        )
+        x = vertex_labels(n_events, seed=2)
+        t = best_time(lambda: flow.log_prob(x, enc), repeats)
+        rows.append(
+            {
+                "name": "log_prob",
+                "value": round(n_events / t, 1),
+                "unit": "events/s",
+                "threads": threads,
+                "dtype": "float64",
+                **common,
+            }
+        )
+        t = best_time(lambda: flow.sample(enc[:64], 64), 1)
+        rows.append(
+            {
+                "name": "sample_newton",
+                "value": round(64 * 64 / t, 1),
+                "unit": "samples/s",
+                "threads": threads,
+                "dtype": "float64",
+                "tolerance": 1e-10,
+                **common,
+                "n_events": 64,
+            }
+        )
+    rows += [dict(r, threads=threads, **common) for r in _accuracy(flow, 4 if quick else 8)]
+    rows.append(_jammy_row(quick))
+    return rows
+
+
+def _jammy_row(quick: bool) -> dict:
+    name = "jammy_marginal_moments_300"
+    if not jammy_available():
+        return {
+            "name": name,
+            "value": 1.0,
+            "unit": "events/s",
+            "source": "recorded anchor: 256 events "
+            "in 238-264 s on this CPU (jammy_flows not installed here)",
+        }
+    from llp_gap_reco.flow.jammy_backend import JammyFlow
+
+    jammy = JammyFlow("gggggt", conditional_input_dim=D)
+    jammy.load_state_dict(build_flow(label_standardization=False).state_dict())
+    n_events = 2 if quick else 8
+    enc = torch.randn(n_events, D, dtype=torch.float64)
+    t0 = time.perf_counter()
+    jammy.pdf.marginal_moments(enc, samplesize=300)
+    return {
+        "name": name,
+        "value": round(n_events / (time.perf_counter() - t0), 2),
+        "unit": "events/s",
+        "threads": torch.get_num_threads(),
+        "n_events": n_events,
+        "source": "measured",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer events and repeats")
+    args = parser.parse_args()
+    rows = run(quick=args.quick)
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['value']:>10} {r['unit']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
