@@ -97,25 +97,29 @@ def test_row_chunked_inference_equals_whole_layers(monkeypatch):
 
 def test_bucket_plan_covers_every_row_once():
     seqlens = torch.tensor([1, 5, 600, 3, 1, 40, 41, 7, 300, 2])
+    n = int(seqlens.sum())
     plan = BucketedAttention(BucketPolicy(solo_min_len=256, max_ratio=1.5, max_tokens=64)).plan(
         seqlens, torch.device("cpu"), torch.float32
     )
     assert plan.singles.tolist() == [0, 609]
     assert plan.solos == [(6, 606), (698, 998)]
-    for b in plan.buckets:  # one bucket: lengths within max_ratio, padded size within max_tokens
-        lens = (b.index != b.index[:, :1]).sum(1) + 1
-        assert lens.max() <= 1.5 * lens.min() or len(lens) == 1
-        assert b.index.numel() <= max(64, b.index.shape[1])
-    assert sorted(plan.inverse.tolist()) == list(range(int(seqlens.sum())))
+    rows = [plan.singles] + [torch.arange(s, e) for s, e in plan.solos]
+    for b in plan.buckets:
+        lens = (b.scatter.view(b.gather.shape) < n).sum(1)
+        assert lens.max() <= 1.5 * lens.min()  # lengths within max_ratio
+        assert b.gather.numel() <= max(64, b.gather.shape[1])  # padded size within max_tokens
+        assert (b.key_bias is None) == bool((lens == b.gather.shape[1]).all())
+        rows.append(b.scatter[b.scatter < n])
+    assert torch.sort(torch.cat(rows)).values.tolist() == list(range(n))
 
 
-def test_length_one_event_outputs_value_projection():
+def test_length_one_events_output_their_value():
     """Attention over one key is the value itself: each backend must give exactly that."""
-    q, k, v = (torch.randn(3, 2, 4) for _ in range(3))
+    qkv = torch.randn(3, 3, 2, 4)
     seqlens = torch.tensor([1, 1, 1])
     for backend in (BucketedAttention(), PaddedAttention()):
         plan = backend.plan(seqlens, torch.device("cpu"), torch.float32)
-        torch.testing.assert_close(backend.attend(q, k, v, plan), v)
+        torch.testing.assert_close(backend.attend(qkv, plan), qkv[:, 2])
 
 
 def test_xformers_preference_falls_back_to_torch_on_cpu_with_one_log_line(caplog):

@@ -15,8 +15,8 @@ from torch import nn
 
 from .projection import JointQKVProjector, SelfProjector
 
-#: ``attend(q, k, v) -> out`` on packed ``[N_total, H, d_head]`` tensors (plan already bound)
-Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: ``attend(qkv [N_total, 3, H, d_head]) -> [N_total, H, d_head]`` (batch plan already bound)
+Attend = Callable[[torch.Tensor], torch.Tensor]
 
 
 class EncoderLayer(nn.Module):
@@ -80,10 +80,9 @@ class EncoderLayer(nn.Module):
         ``x``."""
         return self.in_projector(self.norm1(x) if self.norm_first else x)
 
-    def heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``[N, 3E] -> q, k, v``, each a ``[N, H, E/H]`` view (head h = channels h*E/H ...)."""
-        q, k, v = qkv.view(qkv.shape[0], 3, self.nhead, -1).unbind(1)
-        return q, k, v
+    def heads(self, qkv: torch.Tensor) -> torch.Tensor:
+        """``[N, 3E] -> [N, 3, H, E/H]`` view: q, k, v; head h holds channels h*E/H ..."""
+        return qkv.view(qkv.shape[0], 3, self.nhead, -1)
 
     def combine(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         """``x, attention output [n, E] -> layer output [n, E]`` (table in the class doc)."""
@@ -104,7 +103,7 @@ class EncoderLayer(nn.Module):
         return n2(ff(n1(sa)))
 
     def forward(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
-        attn = attend(*self.heads(self.qkv(x)))
+        attn = attend(self.heads(self.qkv(x)))
         return self.combine(x, attn.reshape(x.shape[0], self.embed_dim))
 
     def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,7 +146,7 @@ class EncoderStack(nn.Module):
         for layer in self.layers:
             for r in rows:
                 qkv[r] = layer.qkv(x[r])
-            attn = attend(*layer.heads(qkv)).reshape(n, e)
+            attn = attend(layer.heads(qkv)).reshape(n, e)
             for r in rows:
                 x[r] = layer.combine(x[r], attn[r])
         return x

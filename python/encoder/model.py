@@ -189,8 +189,8 @@ class LLPTransformerModel(nn.Module):
         backend = self._backend_for(x.device)
         plan = backend.plan(seqlens, x.device, x.dtype)
 
-        def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            return backend.attend(q, k, v, plan)
+        def attend(qkv: torch.Tensor) -> torch.Tensor:
+            return backend.attend(qkv, plan)
 
         y = self.transformer_encoder(self.input_projector(x), attend)
         if perform_final_aggregation:

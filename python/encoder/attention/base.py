@@ -1,7 +1,8 @@
 """What an attention backend is: a plan built once per batch, then one call per layer.
 
 All backends compute, for every event separately, ``softmax(q k^T / sqrt(d_head)) v`` per head
-on packed tensors ``q, k, v [N_total, H, d_head]`` and return ``[N_total, H, d_head]``.
+on the packed joint tensor ``qkv [N_total, 3, H, d_head]`` (``qkv[:, 0]`` = q, ``1`` = k,
+``2`` = v) and return ``[N_total, H, d_head]``.
 """
 
 from __future__ import annotations
@@ -23,5 +24,5 @@ class AttentionBackend(Protocol):
         """Everything that depends only on the event lengths ``seqlens [B]`` (all >= 1), for
         tensors of ``dtype`` on ``device``."""
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: Any) -> torch.Tensor:
-        """``q, k, v [N_total, H, d_head] -> [N_total, H, d_head]``, attention within events."""
+    def attend(self, qkv: torch.Tensor, plan: Any) -> torch.Tensor:
+        """``qkv [N_total, 3, H, d_head] -> [N_total, H, d_head]``, attention within events."""

@@ -12,7 +12,7 @@ from .bucketed import key_padding_bias
 
 
 class PaddedAttention:
-    """``[N_total, H, d] -> [B, L_max, H, d]``, key-padding mask, back to packed rows."""
+    """``[N_total, 3, H, d] -> [B, L_max, ...]``, key-padding mask, back to packed rows."""
 
     name = "padded"
 
@@ -22,17 +22,11 @@ class PaddedAttention:
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         return seqlens.to(device)
 
-    def attend(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: torch.Tensor
-    ) -> torch.Tensor:
-        n, h, d = q.shape
-        (qp, mask), (kp, _), (vp, _) = (to_padded(t.reshape(n, h * d), plan) for t in (q, k, v))
+    def attend(self, qkv: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
+        n, _, h, d = qkv.shape
+        padded, mask = to_padded(qkv.reshape(n, 3 * h * d), plan)  # [B, L_max, 3 H d]
         b, lmax = mask.shape
-
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, lmax, h, d).transpose(1, 2)
-
-        out = F.scaled_dot_product_attention(
-            heads(qp), heads(kp), heads(vp), attn_mask=key_padding_bias(mask, q.dtype).to(q.device)
-        )
+        q, k, v = padded.view(b, lmax, 3, h, d).permute(2, 0, 3, 1, 4)  # each [B, H, L_max, d]
+        bias = key_padding_bias(mask, qkv.dtype).to(qkv.device)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return out.transpose(1, 2)[mask]

@@ -31,6 +31,6 @@ class XformersAttention:
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Any:
         return _fmha().BlockDiagonalMask.from_seqlens([int(n) for n in seqlens.tolist()])
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: Any) -> torch.Tensor:
-        fmha = _fmha()
-        return fmha.memory_efficient_attention(q[None], k[None], v[None], attn_bias=plan)[0]
+    def attend(self, qkv: torch.Tensor, plan: Any) -> torch.Tensor:
+        q, k, v = qkv[None].unbind(2)  # each [1, N_total, H, d]
+        return _fmha().memory_efficient_attention(q, k, v, attn_bias=plan)[0]
