@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert I3 files to the parquet training format",
                        description="Compute per-DOM features of the P frames of I3 files and "
                        "write a converted parquet folder (resumes an interrupted folder).")
-    p.add_argument("--gcd", required=True, help="GCD file")
+    p.add_argument("--gcd", default=None, help="GCD file (omit when the inputs hold G frames)")
     p.add_argument("-i", "--input", nargs="+", required=True, help="I3 data files")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--pulses", default=None, help="pulse key (default: the feature config's)")

@@ -124,18 +124,20 @@ def _empty(dim: int):
     return np.zeros((0, dim), np.float32)
 
 
-def convert_files(gcd: str, inputs: Sequence[str], out_dir: str, *,
+def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
                   pulses: Optional[str] = None, feature_config=None, events_per_file: int = 1000,
                   sub_event_stream: Optional[str] = "InIceSplit") -> str:
-    """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``."""
+    """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be
+    None when the inputs carry their own G frame."""
     from icecube import dataio  # noqa: F401  (registers I3Reader)
     from icecube.icetray import I3Tray
 
-    for path in (gcd, *inputs):
+    files = ([gcd] if gcd else []) + list(inputs)
+    for path in files:
         if not os.path.exists(path):
             raise FileNotFoundError(path)
     tray = I3Tray()
-    tray.AddModule("I3Reader", "reader", FilenameList=[gcd, *inputs])
+    tray.AddModule("I3Reader", "reader", FilenameList=files)
     tray.AddModule(I3ToParquet, "to_parquet", OutputDir=out_dir, Pulses=pulses,
                    FeatureConfig=feature_config, EventsPerFile=events_per_file,
                    SubEventStream=sub_event_stream, Source=",".join(map(os.path.basename, inputs)))

@@ -1,0 +1,184 @@
+"""LLPGapReco and the I3 conversion in a real tray (needs icecube: marker ``icetray``).
+
+A simulated I3 file (G, C, D, Q, P of two sub-event streams, a second G/C/D midway, and bad
+events) goes through I3Reader -> LLPGapReco -> I3Writer; the frames read back must be the input
+frames in the same order, with the outputs of ``predict`` on the parquet conversion of the same
+file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from _training_helpers import make_bundle, make_folder
+
+pytestmark = pytest.mark.icetray
+
+N_EVENTS = 700  # x (Q + InIceSplit P + NullSplit P) + 2 x GCD >= 2,000 frames
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from icecube import dataclasses, dataio, icetray
+    from llp_gap_reco.bundle import save_bundle
+    from llp_gap_reco.i3.simulated_i3 import write_simulated_i3
+
+    tmp = tmp_path_factory.mktemp("tray")
+    bundle = make_bundle(make_folder(tmp / "train", n_events=120, events_per_file=60))
+    model = str(save_bundle(bundle, tmp / "model.pt"))
+    a, b = str(tmp / "a.i3"), str(tmp / "b.i3")
+    write_simulated_i3(a, N_EVENTS // 2, seed=11, run_id=1)
+    write_simulated_i3(b, N_EVENTS - N_EVENTS // 2, seed=12, run_id=2)
+    bad = {}
+    combined = str(tmp / "combined.i3.zst")
+    out = dataio.I3File(combined, "w")
+    n_phys = 0
+    for path in (a, b):  # the second file's G, C, D frames land midway
+        for frame in dataio.I3File(path):
+            if frame.Stop == icetray.I3Frame.Physics and \
+                    frame["I3EventHeader"].sub_event_stream == "InIceSplit":
+                n_phys += 1
+                key = (frame["I3EventHeader"].run_id, frame["I3EventHeader"].event_id)
+                if n_phys % 97 == 5:
+                    del frame["SplitInIcePulses"]
+                    bad[key] = 1  # PULSES_MISSING
+                elif n_phys % 97 == 50:
+                    del frame["SplitInIcePulses"]
+                    frame["SplitInIcePulses"] = dataclasses.I3RecoPulseSeriesMap()
+                    bad[key] = 2  # NO_PULSES
+            out.push(frame)
+    out.close()
+    return {"model": model, "input": combined, "bad": bad, "tmp": tmp}
+
+
+def frames_of(path):
+    from icecube import dataio
+
+    return list(dataio.I3File(path))
+
+
+def signature(frame):
+    h = frame["I3EventHeader"] if "I3EventHeader" in frame else None
+    return (frame.Stop.id, h.run_id if h else -1, h.event_id if h else -1,
+            h.sub_event_stream if h else "")
+
+
+def test_frames_kept_in_order_and_outputs_match_predict(files):
+    from icecube import dataio  # noqa: F401
+    from icecube.icetray import I3Tray
+    from llp_gap_reco import LLPGapReco
+    from llp_gap_reco.bundle import load_bundle
+    from llp_gap_reco.evaluation.predictions import predict_folder
+    from llp_gap_reco.i3.convert import convert_files
+
+    outfile = str(files["tmp"] / "reco.i3.zst")
+    tray = I3Tray()
+    tray.AddModule("I3Reader", "reader", Filename=files["input"])
+    tray.AddModule(LLPGapReco, "llpreco", ModelPath=files["model"], BatchSize=64,
+                   SubEventStream="InIceSplit", Samples=256)
+    tray.AddModule("I3Writer", "writer", Filename=outfile)
+    tray.Execute()
+
+    fin, fout = frames_of(files["input"]), frames_of(outfile)
+    assert len(fin) >= 2000
+    assert [signature(f) for f in fout] == [signature(f) for f in fin]
+    assert sum(f.Stop.id == "G" for f in fout) == 2
+
+    folder = str(files["tmp"] / "converted")
+    convert_files(None, [files["input"]], folder, events_per_file=200)
+    preds = str(files["tmp"] / "preds.parquet")
+    predict_folder(load_bundle(files["model"]), folder, preds, n_samples=256, progress=False)
+    table = pq.read_table(preds).to_pandas().set_index(["run_id", "event_id"])
+
+    n_ok = 0
+    for f in fout:
+        if f.Stop.id != "P":
+            continue
+        h = f["I3EventHeader"]
+        key = (h.run_id, h.event_id)
+        if h.sub_event_stream != "InIceSplit":
+            assert "LLPGapReco_Params" not in f
+            continue
+        params = f["LLPGapReco_Params"]
+        if key in files["bad"]:
+            assert params["status"] == files["bad"][key]
+            assert np.isnan(f["LLPGapReco_Production"].x)
+            assert f["LLPGapReco_Particle"].fit_status != f["LLPGapReco_Particle"].FitStatus.OK
+            assert key not in table.index
+            continue
+        row = table.loc[key]
+        assert params["status"] == 0 == row["status"]
+        prod, decay = f["LLPGapReco_Production"], f["LLPGapReco_Decay"]
+        got = np.array([prod.x, prod.y, prod.z, decay.x, decay.y, decay.z])
+        want = row[["prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z"]].to_numpy(float)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)  # metres
+        cov = np.array(f["LLPGapReco_Covariance"])
+        np.testing.assert_allclose(cov.ravel(), np.asarray(row["cov"], float), rtol=1e-3,
+                                   atol=1e-3)
+        assert params["gap_length"] == pytest.approx(row["gap_length"], rel=1e-4, abs=1e-3)
+        p = f["LLPGapReco_Particle"]
+        assert p.length == pytest.approx(params["gap_length"])
+        step = got[3:] - got[:3]
+        np.testing.assert_allclose([p.dir.x, p.dir.y, p.dir.z], step / np.linalg.norm(step),
+                                   atol=1e-9)
+        n_ok += 1
+    assert n_ok == len(table) and n_ok > 600
+
+
+def test_existing_output_keys_stop_the_tray(files):
+    from icecube.icetray import I3Tray
+    from llp_gap_reco import LLPGapReco
+
+    def add_clash(frame):
+        from icecube import dataclasses
+
+        frame["LLPGapReco_Params"] = dataclasses.I3MapStringDouble()
+
+    tray = I3Tray()
+    tray.AddModule("I3Reader", "reader", Filename=files["input"])
+    tray.AddModule(add_clash, "clash", Streams=[__import__("icecube").icetray.I3Frame.Physics])
+    tray.AddModule(LLPGapReco, "llpreco", ModelPath=files["model"])
+    with pytest.raises(RuntimeError, match="already exist"):
+        tray.Execute()
+
+
+def test_physics_before_geometry_is_a_clear_error(files):
+    from icecube import dataio, icetray
+    from icecube.icetray import I3Tray
+    from llp_gap_reco import LLPGapReco
+
+    nogeo = str(files["tmp"] / "nogeo.i3")
+    out = dataio.I3File(nogeo, "w")
+    for frame in dataio.I3File(files["input"]):
+        if frame.Stop == icetray.I3Frame.Geometry:
+            continue
+        out.push(frame)
+        if frame.Stop == icetray.I3Frame.Physics:
+            break
+    out.close()
+    tray = I3Tray()
+    tray.AddModule("I3Reader", "reader", Filename=nogeo)
+    tray.AddModule(LLPGapReco, "llpreco", ModelPath=files["model"])
+    with pytest.raises(RuntimeError, match="before any geometry"):
+        tray.Execute()
+
+
+def test_simulate_i3_and_convert_cli(files, tmp_path):
+    from llp_gap_reco.cli.main import main
+    from llp_gap_reco.dataset.reader import ConvertedFolder
+
+    i3 = str(tmp_path / "sim.i3.gz")
+    assert main(["simulate", "--events", "30", "--seed", "4", "--i3", i3]) == 0
+    assert main(["convert", "-i", i3, "-o", str(tmp_path / "conv"), "--events-per-file",
+                 "10"]) == 0
+    cf = ConvertedFolder(str(tmp_path / "conv"))
+    assert cf.manifest["n_events"] == 30
+    # truth decay vertex recomputed from LLPInfo equals the simulator's
+    from llp_gap_reco.dataset import read_data_file
+    from llp_gap_reco.simulation import simulate
+
+    targets = np.concatenate([read_data_file(f, targets=True).targets for f in cf.files])
+    truth = np.array([[e.truth[k] for k in ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y",
+                                             "decay_z")] for e in simulate(30, seed=4)])
+    np.testing.assert_allclose(targets, truth, rtol=1e-9, atol=1e-6)
