@@ -23,6 +23,8 @@ SUBCOMMANDS = [
     "predict",
     "evaluate",
     "import_seed",
+    "quickstart",
+    "bench",
 ]
 
 
@@ -32,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="LLP production/decay vertex reconstruction with an event-by-event posterior.",
     )
     parser.add_argument("--version", action="version", version=f"llp_gap_reco {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: info logging, -vv: debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f".{name}", __package__).register(sub)
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose + 1, 2)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args) or 0)
 
