@@ -90,8 +90,8 @@ def _accuracy(flow: ConditionalFlow, n_events: int) -> list[dict]:
 def run(quick: bool = False) -> list[dict]:
     flow = build_flow()
     threads = torch.get_num_threads()
-    n_events = 512 if quick else 2048
-    repeats = 1 if quick else 3
+    n_events = 512 if quick else 1024
+    repeats = 1 if quick else 2
     enc = torch.randn(n_events, D, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     common = {
         "flow_defs": "gggggt",

@@ -8,7 +8,7 @@ import pathlib
 
 import torch
 import yaml
-from _flow_helpers import encodings, vertex_labels
+from _flow_helpers import encodings, single_thread, vertex_labels  # noqa: F401
 from llp_gap_reco.flow import ConditionalFlow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

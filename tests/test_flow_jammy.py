@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _flow_helpers import encodings, vertex_labels
+from _flow_helpers import encodings, single_thread, vertex_labels  # noqa: F401
 from llp_gap_reco.flow import ConditionalFlow
 
 pytestmark = pytest.mark.jammy

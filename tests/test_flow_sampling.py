@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _flow_helpers import encodings, initialised_flow
+from _flow_helpers import encodings, initialised_flow, single_thread  # noqa: F401
 from llp_gap_reco.flow import ConditionalFlow
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from _flow_helpers import encodings, initialised_flow
+from _flow_helpers import encodings, initialised_flow, one_thread, single_thread  # noqa: F401
 from llp_gap_reco.flow import ConditionalFlow, PosteriorSummary
 from llp_gap_reco.status import Status
 from scipy.stats import chi2
@@ -14,9 +14,10 @@ from scipy.stats import chi2
 
 @pytest.fixture(scope="module")
 def flow_and_reference():
-    flow = initialised_flow()
-    enc = encodings(3)
-    reference = flow.summarize(enc, n_samples=8192, seed=123, exact=True)
+    with one_thread():
+        flow = initialised_flow()
+        enc = encodings(3)
+        reference = flow.summarize(enc, n_samples=8192, seed=123, exact=True)
     return flow, enc, reference
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from _flow_helpers import encodings, initialised_flow, vertex_labels
+from _flow_helpers import encodings, initialised_flow, single_thread, vertex_labels  # noqa: F401
 from llp_gap_reco.flow import ConditionalFlow
 
 
