@@ -111,7 +111,8 @@ class LLPTransformerModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return DTYPES[self._settings["dtype"]]
+        """The parameters' dtype (the ``dtype`` setting, unless the model was cast since)."""
+        return next(self.parameters()).dtype
 
     @property
     def device(self) -> torch.device:
