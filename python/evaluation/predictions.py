@@ -95,6 +95,9 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
                    batch_size: int = 256, progress: bool = True) -> int:
     """Write the predictions of every event of ``data`` to ``out`` (parquet, atomically);
     returns the number of events written."""
+    if bundle.kind != "flow":
+        raise ValueError(f"{bundle.path}: a '{bundle.kind}' model has no posterior to predict; "
+                         "use a model trained with the flow loss")
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
