@@ -107,3 +107,20 @@ def test_samples_are_reparameterised():
             assert abs(float((up - down) / (2 * eps)) - float(grad[i])) < 1e-4 * (
                 1 + abs(float(grad[i]))
             )
+
+
+def test_safeguarded_newton_solves_cubic_and_tolerates_nan():
+    from llp_gap_reco.flow.root_finding import solve_increasing
+
+    roots = torch.linspace(-30.0, 30.0, 101, dtype=torch.float64)
+    target = roots**3 + 0.01 * roots  # increasing; flat near 0 so Newton needs the bracket
+    target[7] = float("nan")
+
+    def fn(u):
+        return u**3 + 0.01 * u, torch.log(3 * u**2 + 0.01)
+
+    lo, hi = torch.full_like(target, -100.0), torch.full_like(target, 100.0)
+    u = solve_increasing(fn, target, lo, hi, max_iter=200)
+    ok = torch.arange(101) != 7
+    assert torch.allclose(u[ok], roots[ok], atol=1e-9, rtol=0)
+    assert torch.isnan(u[7])

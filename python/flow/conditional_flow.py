@@ -76,8 +76,9 @@ class ConditionalFlow(nn.Module):
         self.g_width_min, self.g_width_max = float(g_width_min), float(g_width_max)
         self.t_width_min, self.t_width_max = float(t_width_min), float(t_width_max)
         self.label_standardization = bool(label_standardization)
-        self.slots: List[LayerSlot] = build_layout(flow_defs, self.dim, self.n_kernels)[0]
-        self.n_params = build_layout(flow_defs, self.dim, self.n_kernels)[1]
+        slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
+        self.slots: List[LayerSlot] = slots
+        self.n_params: int = n_params
 
         sizes = [self.conditional_input_dim, *self.mlp_hidden_dims, self.n_params]
         mods: List[nn.Module] = []

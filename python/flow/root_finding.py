@@ -24,10 +24,12 @@ def solve_increasing(
     ``fn(lo) <= target <= fn(hi)``. Each step takes the Newton step when it lands strictly inside
     the current bracket and the bisection midpoint otherwise, then shrinks the bracket, so it
     converges for every element. Stops when every element's step is below
-    ``tol * (1 + |u|)`` or after ``max_iter`` steps. No gradient flows through the iteration.
+    ``tol * (1 + |u|)`` or after ``max_iter`` steps. Elements with a non-finite target or
+    bracket give NaN. No gradient flows through the iteration.
     """
     tol = DEFAULT_TOL.get(target.dtype, 1e-6) if tol is None else tol
     with torch.no_grad():
+        valid = torch.isfinite(target) & torch.isfinite(lo) & torch.isfinite(hi)
         lo, hi = lo.clone(), hi.clone()
         u = 0.5 * (lo + hi)
         for _ in range(max_iter):
@@ -41,6 +43,9 @@ def solve_increasing(
             u_next = torch.where(inside, newton, 0.5 * (lo + hi))
             step = (u_next - u).abs()
             u = u_next
-            if bool((step <= tol * (1.0 + u.abs())).all()):
+            # non-finite targets or brackets cannot converge: they are not waited for
+            if bool(((step <= tol * (1.0 + u.abs())) | ~valid).all()):
                 break
+        # and they come out as NaN, never as a silently finite bracket end
+        u = torch.where(valid, u, torch.full_like(u, float("nan")))
     return u
