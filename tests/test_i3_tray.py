@@ -53,9 +53,10 @@ def files(tmp_path_factory):
 
 
 def frames_of(path):
+    """Frames of an I3 file, without the TrayInfo ('I') frame that I3Writer adds."""
     from icecube import dataio
 
-    return list(dataio.I3File(path))
+    return [f for f in dataio.I3File(path) if f.Stop.id != "I"]
 
 
 def signature(frame):

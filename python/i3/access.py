@@ -5,19 +5,11 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from icecube import dataclasses, icetray
+from icecube import dataclasses
 
 from ..geometry import Geometry
 from .outputs import write_result
 from .results import EventResult
-
-_STOPS = {
-    icetray.I3Frame.Geometry: "G",
-    icetray.I3Frame.Calibration: "C",
-    icetray.I3Frame.DetectorStatus: "D",
-    icetray.I3Frame.DAQ: "Q",
-    icetray.I3Frame.Physics: "P",
-}
 
 
 def pulses_array(frame, key: str) -> Optional[np.ndarray]:
@@ -39,7 +31,7 @@ class I3FrameAccess:
         self.geometry_key = geometry_key
 
     def stop(self, frame) -> str:
-        return _STOPS.get(frame.Stop, "other")
+        return frame.Stop.id  # one letter: G, C, D, Q, P, I, ...
 
     def geometry(self, frame) -> Geometry:
         return Geometry.from_i3geometry(frame[self.geometry_key])

@@ -56,8 +56,16 @@ def main() -> int:
     tray.AddModule("I3Writer", "writer", Filename=outfile)
     tray.Execute()
 
-    fin, fout = list(dataio.I3File(infile)), list(dataio.I3File(outfile))
-    assert [f.Stop for f in fin] == [f.Stop for f in fout], "frame order changed"
+    def frames(path):  # without the TrayInfo frame that I3Writer adds
+        return [f for f in dataio.I3File(path) if f.Stop != icetray.I3Frame.TrayInfo]
+
+    def ids(fs):
+        return [(f.Stop.id, f["I3EventHeader"].event_id if "I3EventHeader" in f else -1,
+                 f["I3EventHeader"].sub_event_stream if "I3EventHeader" in f else "")
+                for f in fs]
+
+    fin, fout = frames(infile), frames(outfile)
+    assert ids(fin) == ids(fout), "frame order changed"
     n = 0
     for f in fout:
         if f.Stop != icetray.I3Frame.Physics:
