@@ -4,6 +4,8 @@
 #   make test         lint + the whole pytest suite (what CI runs)
 #   make bench        the CPU benchmark suite (table + JSON in benchmarks/results/)
 # Override TORCH_SPEC to pick a CUDA build, e.g. make TORCH_SPEC='torch>=2.1' test.
+# I3_BUILD=/path/to/icetray/build makes that icetray build importable in the venv (a .pth file),
+# so the tests marked `icetray` run instead of skipping: make test I3_BUILD=$HOME/icetray/build
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -11,7 +13,9 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.llp_gap_reco-installed
 
-.PHONY: venv quickstart test lint bench clean-venv
+I3_BUILD ?=
+
+.PHONY: venv icetray-link quickstart test lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,13 +26,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-quickstart: $(STAMP)
+icetray-link: $(STAMP)
+	@if [ -n "$(I3_BUILD)" ]; then \
+	  site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	  ls -d $(I3_BUILD)/lib/python3*/site-packages > $$site/icetray_build.pth && \
+	  $(PY) -c "import icecube.icetray" && echo "icetray from $(I3_BUILD) is importable"; \
+	fi
+
+quickstart: icetray-link
 	$(VENV)/bin/llp-gap-reco quickstart
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests benchmarks resources
 
-test: lint
+test: lint icetray-link
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
