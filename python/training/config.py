@@ -109,7 +109,8 @@ def load_train_config(path: str | pathlib.Path | None = None, **overrides: Any) 
 #: the small model of ``configs/train_quick.yaml``: trains on 2 CPU cores in minutes
 QUICK = {
     "epochs": 40,
-    "batch_size": 64,
+    "batch_size": 32,
+    "val_fraction": 0.05,
     "lr": 2e-3,
     "checkpoint_every": 100,
     "init_labels": 1000,
