@@ -29,7 +29,7 @@ class TabulatedInverse:
 
     Interval ``i`` of ``M + 1`` (``M`` knots) holds ``u = c0 + c1 d + c2 d^2 + c3 d^3`` with
     ``d = y - anchor_i``; intervals 0 and ``M`` are the linear continuations. One table
-    ``[B, dim, M + 1, 5]`` (anchor, c0..c3) is gathered once per sample.
+    ``[B, dim, 5, M + 1]`` (anchor, c0..c3) is gathered once per sample.
     """
 
     def __init__(self, layer: GParams) -> None:
@@ -65,16 +65,16 @@ class TabulatedInverse:
                 torch.cat([zero, c2, zero], -1),
                 torch.cat([zero, c3, zero], -1),
             ],
-            -1,
-        )  # [B, dim, M+1, 5]: anchor, c0..c3
+            2,
+        )  # [B, dim, 5, M+1]: anchor, c0..c3 (rows contiguous for the per-sample arithmetic)
         self.floor = 1e-3 * s.amin(-1, keepdim=True)
 
     def inverse(self, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``u = G^-1(y)`` and ``log du/dy`` for ``y [B, dim, n]`` (same layout out)."""
         y = y.contiguous()
         idx = torch.searchsorted(self.knots_y, y)  # interval index 0..M
-        table = self.table.gather(2, idx.unsqueeze(-1).expand(-1, -1, -1, 5))
-        anchor, c0, c1, c2, c3 = table.unbind(-1)
+        table = self.table.gather(3, idx.unsqueeze(2).expand(-1, -1, 5, -1))
+        anchor, c0, c1, c2, c3 = table.unbind(2)
         d = y - anchor
         u = ((c3 * d + c2) * d + c1) * d + c0
         slope = (3.0 * c3 * d + 2.0 * c2) * d + c1
