@@ -17,6 +17,16 @@ from llp_gap_reco.batch import pack, unpack
 from llp_gap_reco.encoder import LLPTransformerModel
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: these tests run many small ops, which two OpenMP threads on an
+    oversubscribed machine stall at barriers (several x slower). Results do not depend on it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _randomize(model: torch.nn.Module, seed: int = 0) -> None:
     """All parameters (LayerNorm gains and biases too) away from their neutral init."""
     gen = torch.Generator().manual_seed(seed)
