@@ -93,6 +93,18 @@ def test_torch_backend_matches_padded_forward_and_backward(policy, seed):
         assert _rel(model(x, seqlens), ref_out) < 1e-5
 
 
+def test_backends_agree_under_autocast():
+    """Under (CPU) autocast q, k, v are bfloat16 while the batch plan was built for float32."""
+    model = LLPTransformerModel(**{**PRESETS["default"], "input_dim": 11}).eval()
+    x, seqlens = _random_batch(2, 11, n_events=12)
+    outs = {}
+    for backend in ("torch", "padded"):
+        model.set_attention_backend(backend)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # autograd on: layers run whole
+            outs[backend] = model(x, seqlens).float().detach()
+    assert _rel(outs["torch"], outs["padded"]) < 2e-2  # bfloat16 rounding
+
+
 def test_row_chunked_inference_equals_whole_layers(monkeypatch):
     from llp_gap_reco.encoder.layer import EncoderStack
 

@@ -107,7 +107,10 @@ class BucketedAttention:
             out[s:e] = F.scaled_dot_product_attention(q, k, v)[0].transpose(0, 1)
         for b in plan.buckets:
             q, k, v = qkv[b.gather].permute(2, 0, 3, 1, 4)  # each [b, H, L_max, d]
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=b.key_bias)
+            bias = b.key_bias
+            if bias is not None and bias.dtype != qkv.dtype:  # e.g. under autocast
+                bias = bias.to(qkv.dtype)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
             out.index_copy_(0, b.scatter, o.transpose(1, 2).flatten(0, 1))
         return out[:n]
 
