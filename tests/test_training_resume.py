@@ -41,7 +41,7 @@ def _assert_same_tree(a, b, path="") -> None:
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     folder = make_folder(tmp_path / "sim", n_events=200)
-    cfg = tiny_config(epochs=2, checkpoint_every=3)
+    cfg = tiny_config(epochs=4, checkpoint_every=3)
     run = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUN, folder, str(run), json.dumps(cfg.to_dict())],
@@ -51,15 +51,15 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     while not last.exists():
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no checkpoint written"
-        time.sleep(0.02)
-    time.sleep(0.3)  # let it run on into the next steps, then kill it without warning
+        time.sleep(0.005)
+    time.sleep(0.05)  # let it run on into the next steps, then kill it without warning
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
     ck = load_checkpoint(last)  # the last checkpoint is complete and loads
-    assert 3 <= ck["global_step"] < 20 and ck["epoch"] == 0
-    assert not (run / "model.pt").exists()
+    assert ck["global_step"] >= 3 and ck["epoch"] < 4
+    assert not (run / "model.pt").exists()  # it died mid-run
 
     resumed = Trainer(folder, run, cfg, resume=True)
     assert resumed.global_step == ck["global_step"]
