@@ -24,7 +24,7 @@ import traceback
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 #: run order: cheap first
-TOPICS = ["simulation", "features", "loader", "encoder", "flow", "tray"]
+TOPICS = ["simulation", "features", "loader", "encoder", "flow", "training", "tray"]
 
 
 def _load(topic: str):
