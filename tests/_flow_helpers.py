@@ -2,33 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
-import pytest
 import torch
 from llp_gap_reco.flow import ConditionalFlow
-
-
-@contextlib.contextmanager
-def one_thread():
-    """One intra-op thread inside the block, then the previous setting again.
-
-    The flow tests are dominated by many small tensor ops; on a shared, oversubscribed machine
-    two OpenMP threads stalled them up to 100x at barriers. Results do not depend on it.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Autouse in the flow test modules: each test runs under ``one_thread``."""
-    with one_thread():
-        yield
 
 
 def vertex_labels(n: int, seed: int = 0) -> torch.Tensor:

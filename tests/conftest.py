@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 
 import pytest
@@ -43,3 +44,27 @@ def pytest_collection_modifyitems(config, items):
                 cache[name] = check()
             if not cache[name]:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """One intra-op torch thread inside the block, then the previous setting again.
+
+    Tests dominated by many small tensor ops stall at OpenMP barriers when two threads share an
+    oversubscribed machine (several times slower); results do not depend on the thread count.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def single_thread():
+    """Run a test under :func:`one_torch_thread` (modules opt in with ``usefixtures``)."""
+    with one_torch_thread():
+        yield

@@ -11,15 +11,7 @@ from llp_gap_reco.encoder import BucketPolicy, LLPTransformerModel
 from llp_gap_reco.encoder.attention import BucketedAttention, PaddedAttention, get_backend
 from llp_gap_reco.encoder.settings import PRESETS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tests run many small ops, which two OpenMP threads on an
-    oversubscribed machine stall at barriers (several x slower). Results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 #: groupings of the torch backend: its CPU default, all events alone, everything in buckets,

@@ -16,15 +16,7 @@ import torch.nn.functional as F
 from llp_gap_reco.batch import pack, unpack
 from llp_gap_reco.encoder import LLPTransformerModel
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tests run many small ops, which two OpenMP threads on an
-    oversubscribed machine stall at barriers (several x slower). Results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _randomize(model: torch.nn.Module, seed: int = 0) -> None:

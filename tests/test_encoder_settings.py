@@ -12,15 +12,7 @@ import yaml
 from llp_gap_reco.encoder import DEFAULT_SETTINGS, LLPTransformerModel
 from llp_gap_reco.encoder.settings import PRESETS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tests run many small ops, which two OpenMP threads on an
-    oversubscribed machine stall at barriers (several x slower). Results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,10 +6,13 @@ import inspect
 import logging
 import pathlib
 
+import pytest
 import torch
 import yaml
-from _flow_helpers import encodings, single_thread, vertex_labels  # noqa: F401
+from _flow_helpers import encodings, vertex_labels
 from llp_gap_reco.flow import ConditionalFlow
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _flow_helpers import encodings, single_thread, vertex_labels  # noqa: F401
+from _flow_helpers import encodings, vertex_labels
 from llp_gap_reco.flow import ConditionalFlow
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 pytestmark = pytest.mark.jammy
 

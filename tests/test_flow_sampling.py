@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _flow_helpers import encodings, initialised_flow, single_thread  # noqa: F401
+from _flow_helpers import encodings, initialised_flow
 from llp_gap_reco.flow import ConditionalFlow
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _banana_flow_2d() -> ConditionalFlow:

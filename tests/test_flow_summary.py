@@ -6,15 +6,18 @@ import math
 
 import pytest
 import torch
-from _flow_helpers import encodings, initialised_flow, one_thread, single_thread  # noqa: F401
+from _flow_helpers import encodings, initialised_flow
+from conftest import one_torch_thread
 from llp_gap_reco.flow import ConditionalFlow, PosteriorSummary
 from llp_gap_reco.status import Status
 from scipy.stats import chi2
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 @pytest.fixture(scope="module")
 def flow_and_reference():
-    with one_thread():
+    with one_torch_thread():
         flow = initialised_flow()
         enc = encodings(3)
         reference = flow.summarize(enc, n_samples=8192, seed=123, exact=True)

@@ -6,8 +6,10 @@ import math
 
 import pytest
 import torch
-from _flow_helpers import encodings, initialised_flow, single_thread, vertex_labels  # noqa: F401
+from _flow_helpers import encodings, initialised_flow, vertex_labels
 from llp_gap_reco.flow import ConditionalFlow
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_inverse_of_forward_is_identity_float64():

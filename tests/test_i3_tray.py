@@ -47,6 +47,29 @@ def files(tmp_path_factory):
                     del frame["SplitInIcePulses"]
                     frame["SplitInIcePulses"] = dataclasses.I3RecoPulseSeriesMap()
                     bad[key] = 2  # NO_PULSES
+                elif n_phys % 97 == 70:  # every charge <= 0: nothing left after cleaning
+                    pulses = frame["SplitInIcePulses"]
+                    cleaned = dataclasses.I3RecoPulseSeriesMap()
+                    for omkey, series in pulses.items():
+                        new_series = dataclasses.I3RecoPulseSeries()
+                        for p in series:
+                            q = dataclasses.I3RecoPulse(p)
+                            q.charge = 0.0
+                            new_series.append(q)
+                        cleaned[omkey] = new_series
+                    del frame["SplitInIcePulses"]
+                    frame["SplitInIcePulses"] = cleaned
+                    bad[key] = 3  # NO_DOMS_AFTER_CLEANING
+                elif n_phys % 97 == 90:  # a DOM that is not in the geometry
+                    pulses = dataclasses.I3RecoPulseSeriesMap(frame["SplitInIcePulses"])
+                    extra = dataclasses.I3RecoPulseSeries()
+                    pulse = dataclasses.I3RecoPulse()
+                    pulse.time, pulse.charge, pulse.width = 10000.0, 1.0, 5.0
+                    extra.append(pulse)
+                    pulses[icetray.OMKey(99, 1, 0)] = extra
+                    del frame["SplitInIcePulses"]
+                    frame["SplitInIcePulses"] = pulses
+                    bad[key] = 4  # UNKNOWN_OMKEY
             out.push(frame)
     out.close()
     return {"model": model, "input": combined, "bad": bad, "tmp": tmp}
@@ -87,7 +110,7 @@ def test_frames_kept_in_order_and_outputs_match_predict(files):
     assert sum(f.Stop.id == "G" for f in fout) == 2
 
     folder = str(files["tmp"] / "converted")
-    convert_files(None, [files["input"]], folder, events_per_file=200)
+    convert_files(None, [files["input"]], folder, events_per_file=200, progress=False)
     preds = str(files["tmp"] / "preds.parquet")
     predict_folder(load_bundle(files["model"]), folder, preds, n_samples=256, progress=False)
     table = pq.read_table(preds).to_pandas().set_index(["run_id", "event_id"])
@@ -175,6 +198,11 @@ def test_simulate_i3_and_convert_cli(files, tmp_path):
                  "10"]) == 0
     cf = ConvertedFolder(str(tmp_path / "conv"))
     assert cf.manifest["n_events"] == 30
+    # a rerun into the same folder (a resubmitted job) converts nothing twice
+    assert main(["convert", "-i", i3, "-o", str(tmp_path / "conv"), "--events-per-file",
+                 "10"]) == 0
+    cf = ConvertedFolder(str(tmp_path / "conv"))
+    assert cf.manifest["n_events"] == 30 and len(cf.files) == 3
     # truth decay vertex recomputed from LLPInfo equals the simulator's
     from llp_gap_reco.dataset import read_data_file
     from llp_gap_reco.simulation import simulate

@@ -16,6 +16,7 @@ import os
 from typing import Optional, Sequence
 
 from icecube import dataclasses, icetray
+from tqdm import tqdm
 
 from ..dataset.writer import ConvertedFolderWriter
 from ..features import FeatureExtractor
@@ -68,6 +69,7 @@ class I3ToParquet(icetray.I3Module):
         self.AddParameter("TruthKey", "I3MapStringDouble with the LLP truth.", "LLPInfo")
         self.AddParameter("Source", "Description stored in the manifest (e.g. the file list).",
                           None)
+        self.AddParameter("Progress", "Show a progress bar (events converted).", True)
         self.AddOutBox("OutBox")
 
     def Configure(self):
@@ -87,6 +89,7 @@ class I3ToParquet(icetray.I3Module):
             source={"kind": "i3", "input": src} if src else {"kind": "i3"})
         self._skip = self.writer.n_input_events  # events already converted by an earlier run
         self._seen = 0
+        self.bar = tqdm(unit="ev", desc="convert", disable=not self.GetParameter("Progress"))
 
     def Geometry(self, frame):
         self.geometry = self.access.geometry(frame)
@@ -110,9 +113,14 @@ class I3ToParquet(icetray.I3Module):
                 ff.string if ff.string is not None else (),
                 ff.om if ff.om is not None else (),
                 truth=truth, muon=muon_info(frame), status=ff.status)
+        self.bar.update(1)
         self.PushFrame(frame)
 
     def Finish(self):
+        self.bar.close()
+        if self._seen < self._skip:
+            logger.warning("%s: the input holds %d events, fewer than the %d already converted: "
+                           "is this the same input?", self.writer.out_dir, self._seen, self._skip)
         self.writer.close()
         logger.info("%s: %d events written, skipped by status %s", self.writer.out_dir,
                     sum(f["n_events"] for f in self.writer.files), dict(self.writer.skipped))
@@ -126,7 +134,7 @@ def _empty(dim: int):
 
 def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
                   pulses: Optional[str] = None, feature_config=None, events_per_file: int = 1000,
-                  sub_event_stream: Optional[str] = "InIceSplit") -> str:
+                  sub_event_stream: Optional[str] = "InIceSplit", progress: bool = True) -> str:
     """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be
     None when the inputs carry their own G frame."""
     from icecube import dataio  # noqa: F401  (registers I3Reader)
@@ -140,6 +148,7 @@ def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
     tray.AddModule("I3Reader", "reader", FilenameList=files)
     tray.AddModule(I3ToParquet, "to_parquet", OutputDir=out_dir, Pulses=pulses,
                    FeatureConfig=feature_config, EventsPerFile=events_per_file,
-                   SubEventStream=sub_event_stream, Source=",".join(map(os.path.basename, inputs)))
+                   SubEventStream=sub_event_stream, Source=",".join(map(os.path.basename, inputs)),
+                   Progress=progress)
     tray.Execute()
     return out_dir
