@@ -31,7 +31,9 @@ def test_t_only_initialisation_reproduces_label_mean_and_covariance():
     labels = vertex_labels(1000, seed=0)
     flow = ConditionalFlow("t", conditional_input_dim=4)
     flow.init_from_labels(labels, seed=0)
-    layers = flow.layer_parameters(flow.flow_parameters(torch.zeros(1, 4, dtype=torch.float64)))
+    with torch.no_grad():
+        layers = flow.layer_parameters(
+            flow.flow_parameters(torch.zeros(1, 4, dtype=torch.float64)))
     offset, t = layers[0]
     scale = flow.label_scale
     mean = flow.label_offset + scale * offset[0]
