@@ -16,14 +16,13 @@ and compared with a large float32 matmul (2048 x 2048) timed on the same threads
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 import yaml
+from _common import best_time, write_rows
 from llp_gap_reco.encoder import BucketPolicy, LLPTransformerModel
 from llp_gap_reco.encoder.attention import BucketedAttention
 
@@ -52,17 +51,6 @@ def encoder_flops(model: LLPTransformerModel, seqlens: torch.Tensor) -> float:
     )
     attn = 4.0 * model.computational_dim * float((seqlens.double() ** 2).sum())
     return 2.0 * n * linear + attn * len(model.transformer_encoder.layers)
-
-
-def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -170,9 +158,7 @@ def main() -> None:
     for r in rows:
         frac = f"  ({r['fraction_of_matmul']:.0%} of matmul)" if "fraction_of_matmul" in r else ""
         print(f"{r['name']:<{width}}  {r['value']:>10} {r['unit']}{frac}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_rows(rows, RESULTS)
 
 
 if __name__ == "__main__":

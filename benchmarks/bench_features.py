@@ -9,12 +9,12 @@ simulated events, and the per-event ``extract`` path (Python overhead per call).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import time
 
 import numpy as np
+from _common import write_rows
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
@@ -91,8 +91,7 @@ def main() -> None:
     c = rows[0]
     print(f"(median event: {c['median_pulses_per_event']:.0f} pulses on "
           f"{c['median_hit_doms']:.0f} DOMs; load average {c['load_avg_1min']:.1f})")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
+    write_rows(rows, RESULTS)
 
 
 if __name__ == "__main__":

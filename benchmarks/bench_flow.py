@@ -21,11 +21,9 @@ that events differ. Rows:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 from llp_gap_reco.flow import ConditionalFlow
@@ -34,6 +32,7 @@ from llp_gap_reco.flow.jammy_backend import jammy_available
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "flow.json"
 sys.path.insert(0, str(ROOT / "tests"))
+from _common import best_time, write_rows  # noqa: E402
 from _flow_helpers import vertex_labels  # noqa: E402
 
 D = 100
@@ -49,16 +48,6 @@ def build_flow(label_standardization: bool = True) -> ConditionalFlow:
         last = flow.mlp_predictors[0][-1].weight
         last.add_(0.05 * torch.randn(last.shape, dtype=last.dtype))
     return flow
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _accuracy(flow: ConditionalFlow, n_events: int) -> list[dict]:
@@ -210,9 +199,7 @@ def main() -> None:
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['value']:>10} {r['unit']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_rows(rows, RESULTS)
 
 
 if __name__ == "__main__":

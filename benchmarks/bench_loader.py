@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import pathlib
 import tempfile
@@ -33,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 import yaml
+from _common import write_rows
 from llp_gap_reco.dataset import (
     LLPDataset,
     PackedLoader,
@@ -174,9 +174,7 @@ def main() -> None:
     print(f"{'name':28s} {'value':>12s}  unit")
     for r in rows:
         print(f"{r['name']:28s} {r['value']:>12}  {r['unit']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {RESULTS}")
+    write_rows(rows, RESULTS)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import time
 
+from _common import write_rows
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
 from llp_gap_reco.simulation.summary import realism_summary
@@ -46,8 +46,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['name']:20s} {r['value']:9.1f} {r['unit']:9s} {r['hit_doms_median']:16.0f} "
               f"{r['events_above_tail']:6d} {r['total_charge_decades']:15.2f}")  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
+    write_rows(rows, RESULTS)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ events/s through the tray on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import tempfile
@@ -19,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+from _common import write_rows
 from llp_gap_reco.bundle import load_bundle
 from llp_gap_reco.dataset import write_simulated_folder
 from llp_gap_reco.features import FeatureExtractor
@@ -120,8 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     rows = run(parser.parse_args().quick)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
+    write_rows(rows, RESULTS)
     for r in rows:
         print(f"{r['name']:<52} {r['value']:10.1f} {r['unit']}")
 

@@ -28,6 +28,8 @@ TOPICS = ["simulation", "features", "loader", "encoder", "flow", "training", "tr
 
 
 def _load(topic: str):
+    if str(HERE) not in sys.path:  # the scripts import benchmarks/_common.py
+        sys.path.insert(0, str(HERE))
     path = HERE / f"bench_{topic}.py"
     spec = importlib.util.spec_from_file_location(f"bench_{topic}", path)
     mod = importlib.util.module_from_spec(spec)
