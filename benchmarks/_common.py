@@ -8,8 +8,8 @@ import time
 from typing import Callable
 
 
-def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Fastest of ``repeats`` timed calls of ``fn`` [s], after ``warmup`` untimed calls."""
+def timings(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall seconds of ``repeats`` timed calls of ``fn``, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -17,7 +17,12 @@ def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return times
+
+
+def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Fastest of ``repeats`` timed calls of ``fn`` [s], after ``warmup`` untimed calls."""
+    return min(timings(fn, repeats, warmup))
 
 
 def write_rows(rows: object, path: pathlib.Path) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import time
 
 import numpy as np
-from _common import write_rows
+from _common import timings, write_rows
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
@@ -30,12 +29,7 @@ def _pack(events):
 
 def _best_rate(fn, n_events: int, repeats: int) -> tuple[float, float]:
     """(best, median) events/s over ``repeats`` timed calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+    times = timings(fn, repeats)
     return n_events / min(times), n_events / float(np.median(times))
 
 
