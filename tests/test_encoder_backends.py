@@ -45,7 +45,7 @@ def _forward_backward(model, x, seqlens):
     model.zero_grad()
     x = x.clone().requires_grad_(True)
     out = model(x, seqlens)
-    weights = torch.linspace(-1, 1, out.numel()).reshape(out.shape)
+    weights = torch.linspace(-1, 1, out.numel(), device=out.device).reshape(out.shape)
     (out * weights).sum().backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
     return out.detach(), x.grad.clone(), grads
@@ -161,7 +161,6 @@ def test_forcing_an_unavailable_backend_is_an_error():
 @pytest.mark.cuda
 @pytest.mark.parametrize("backend", ["xformers", "torch"])
 def test_cuda_backends_match_padded(backend):
-    pytest.importorskip("xformers.ops") if backend == "xformers" else None
     device = torch.device("cuda")
     settings = {
         **PRESETS["default"],
@@ -169,6 +168,9 @@ def test_cuda_backends_match_padded(backend):
         "attn_num_heads_per_layer": 4,
         "attn_dropout": 0.0,
     }
+    reason = get_backend(backend).unavailable_reason(device, torch.float32, 100 // 4)
+    if reason is not None:
+        pytest.skip(reason)
     torch.manual_seed(0)
     model = LLPTransformerModel(**settings).eval().to(device)
     x, seqlens = _random_batch(0, 11, n_events=64, long_event=1500)
@@ -233,3 +235,37 @@ def test_dense_input_with_equal_lengths(small_model):
     assert torch.equal(out, packed)
     with pytest.raises(ValueError, match=r"events \[1\] differ"):
         small_model(dense, torch.tensor([4, 3, 4]))
+
+
+# ------------------------------------------------------------------------------ xformers probe
+class _FakeFmha:
+    """Stands in for ``xformers.ops.fmha``: a build that imports but may have no kernels."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error, self.calls = error, 0
+
+        class BlockDiagonalMask:
+            @staticmethod
+            def from_seqlens(lens):
+                return tuple(lens)
+
+        self.BlockDiagonalMask = BlockDiagonalMask
+
+    def memory_efficient_attention(self, q, k, v, attn_bias=None):
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return q
+
+
+def test_xformers_probe_reports_a_build_without_kernels(monkeypatch):
+    from llp_gap_reco.encoder.attention import xformers_backend as xb
+
+    broken = _FakeFmha(NotImplementedError("No operator found for `memory_efficient_attention`"))
+    monkeypatch.setattr(xb, "_fmha", lambda: broken)
+    reason = xb._probe(torch.device("cpu"), torch.float32, 50)
+    assert reason is not None and "No operator found" in reason and "heads of 50" in reason
+    working = _FakeFmha(None)
+    monkeypatch.setattr(xb, "_fmha", lambda: working)
+    assert xb._probe(torch.device("cpu"), torch.bfloat16, 64) is None
+    assert broken.calls == 1 and working.calls == 1

@@ -144,8 +144,13 @@ class LLPTransformerModel(nn.Module):
         self._used_backend = None
 
     def _backend_for(self, device: torch.device) -> AttentionBackend:
+        head_dim = self.computational_dim // int(self._settings["attn_num_heads_per_layer"])
         backend, note = select_backend(
-            self._settings["attn_package"], device, self.dtype, self._forced_backend
+            self._settings["attn_package"],
+            device,
+            _attention_dtype(device, self.dtype),
+            self._forced_backend,
+            head_dim,
         )
         if note is not None and note not in self._fallback_logged:
             self._fallback_logged.add(note)
@@ -199,3 +204,16 @@ class LLPTransformerModel(nn.Module):
                 y, seqlens, segment_ids(seqlens), self.aggregation_mode, self.use_weighted_mean
             )
         return self.attention_to_output_mlp(y) if perform_final_mapping else y
+
+
+def _attention_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """The dtype of q, k, v on ``device``: the autocast dtype inside an autocast region."""
+    if device.type != "cuda":
+        return dtype
+    try:
+        if torch.is_autocast_enabled("cuda"):
+            return torch.get_autocast_dtype("cuda")
+    except TypeError:  # torch < 2.4: no device_type argument
+        if torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+    return dtype

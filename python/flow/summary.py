@@ -167,7 +167,7 @@ def summarize(
             as float64); ignored with ``exact``.
         chunk_size: events per chunk (bounds memory: ~100 bytes per event and sample).
     """
-    z = sobol_normal(n_samples, flow.dim, seed)
+    z = sobol_normal(n_samples, flow.dim, seed).to(encoding.device)
     parts = []
     for start in range(0, encoding.shape[0], chunk_size):
         enc = encoding[start : start + chunk_size]

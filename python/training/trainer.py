@@ -185,6 +185,7 @@ class Trainer:
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_val_loss, self.bad_epochs, self.skipped = math.inf, 0, 0
+        self.amp_overflows = 0
         self.history: list[dict] = []
         self.epoch_sums = [0.0, 0.0, 0.0]  # loss * events, events, batches applied
         self.elapsed_before = 0.0
@@ -259,6 +260,7 @@ class Trainer:
             "best_val_loss": self.best_val_loss,
             "bad_epochs": self.bad_epochs,
             "skipped_batches": self.skipped,
+            "amp_overflow_steps": self.amp_overflows,
             "epoch_sums": list(self.epoch_sums),
             "history": list(self.history),
             "elapsed_s": self.elapsed(),
@@ -282,6 +284,7 @@ class Trainer:
         self.epoch, self.step_in_epoch = int(ck["epoch"]), int(ck["step_in_epoch"])
         self.global_step, self.best_val_loss = int(ck["global_step"]), float(ck["best_val_loss"])
         self.bad_epochs, self.skipped = int(ck["bad_epochs"]), int(ck["skipped_batches"])
+        self.amp_overflows = int(ck.get("amp_overflow_steps", 0))
         self.epoch_sums = list(ck["epoch_sums"])
         self.history = list(ck["history"])
         self.elapsed_before = float(ck["elapsed_s"])
@@ -304,9 +307,16 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
         # The gradient norm is computed from all-reduced gradients, so every rank decides alike.
-        ok = bool(torch.isfinite(gnorm)) and (self.ctx.distributed or bool(torch.isfinite(loss)))
+        loss_finite = bool(torch.isfinite(loss))
+        ok = bool(torch.isfinite(gnorm)) and (self.ctx.distributed or loss_finite)
         if ok:
             self.scaler.step(self.optimizer)
+        elif self.scaler.is_enabled() and loss_finite:
+            # fp16 gradient overflow at the current loss scale: the scaler skips this step and
+            # lowers its scale (routine while it calibrates; not a bad batch)
+            self.amp_overflows += 1
+            logger.debug("step %d: fp16 gradient overflow; loss scale lowered to %g",
+                         self.global_step, self.scaler.get_scale() / 2)
         else:
             self.skipped += 1
             logger.warning("step %d: non-finite loss/gradient (loss %s); batch skipped",
@@ -471,6 +481,7 @@ class Trainer:
             "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
             "initial_val_loss": self.initial_val_loss,
             "skipped_batches": self.skipped,
+            "amp_overflow_steps": self.amp_overflows,
             "stopped": stopped,
             "elapsed_s": self.elapsed(),
             "world_size": self.ctx.world_size,

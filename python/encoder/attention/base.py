@@ -17,8 +17,10 @@ class AttentionBackend(Protocol):
 
     name: str
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
-        """``None`` when this backend runs for tensors on ``device`` with ``dtype``."""
+    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
+                           head_dim: Optional[int] = None) -> Optional[str]:
+        """``None`` when this backend runs for tensors on ``device`` with ``dtype`` (and heads
+        of ``head_dim`` channels, when given); else why not, in words."""
 
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Any:
         """Everything that depends only on the event lengths ``seqlens [B]`` (all >= 1), for

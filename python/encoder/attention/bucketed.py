@@ -12,10 +12,15 @@ Per batch (the plan, shared by all layers):
   (padding slots land on a spare row that is dropped).
 
 Linear layers never see padding; the output is written in packed row order directly.
+
+On CUDA the SDPA calls exclude PyTorch's cuDNN attention kernel: it builds a graph for every new
+shape, and bucket shapes change with every batch (on an H200, bf16 training of the quick model
+ran 9x slower with it; see ``benchmarks/results/gpu.json``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -64,7 +69,8 @@ class BucketedAttention:
     def __init__(self, policy: Optional[BucketPolicy] = None) -> None:
         self.policy = policy
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
+    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
+                           head_dim: Optional[int] = None) -> Optional[str]:
         return None
 
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> BucketPlan:
@@ -97,6 +103,10 @@ class BucketedAttention:
         return BucketPlan(n_rows, singles, solos, buckets)
 
     def attend(self, qkv: torch.Tensor, plan: BucketPlan) -> torch.Tensor:
+        with sdpa_kernels(qkv.device):
+            return self._attend(qkv, plan)
+
+    def _attend(self, qkv: torch.Tensor, plan: BucketPlan) -> torch.Tensor:
         n, _, h, d = qkv.shape
         out = qkv.new_empty(n + 1, h, d)  # row n: spare target of padding slots
         if plan.singles is not None:
@@ -137,5 +147,18 @@ def key_padding_bias(real: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
     An additive float mask keeps SDPA on its fused CPU kernel; a boolean mask sends it to the
     unfused math path (several times slower here)."""
-    bias = torch.zeros(real.shape, dtype=dtype).masked_fill_(~real, float("-inf"))
+    bias = torch.zeros(real.shape, dtype=dtype, device=real.device)
+    bias.masked_fill_(~real, float("-inf"))
     return bias[:, None, None, :]
+
+
+def sdpa_kernels(device: torch.device) -> contextlib.AbstractContextManager:
+    """SDPA kernel choice for ``device``: on CUDA every kernel but cuDNN's (see module doc)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch < 2.3
+        return contextlib.nullcontext()
+    names = ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "MATH")
+    return sdpa_kernel([getattr(SDPBackend, n) for n in names if hasattr(SDPBackend, n)])

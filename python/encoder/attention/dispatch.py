@@ -46,20 +46,22 @@ def select_backend(
     device: torch.device,
     dtype: torch.dtype,
     forced: Union[str, AttentionBackend, None] = None,
+    head_dim: Optional[int] = None,
 ) -> tuple[AttentionBackend, Optional[str]]:
     """``(backend, fallback_note)``: ``forced`` if given (a name or a backend object; an error
     if it cannot run here), else the preference of ``attn_package``, else ``torch``; the note
-    says why a preference was not honoured (``None`` when it was)."""
+    says why a preference was not honoured (``None`` when it was). ``dtype`` is that of the
+    attention inputs (the autocast dtype under autocast), ``head_dim`` their channels per head."""
     if forced is not None:
         backend = get_backend(forced) if isinstance(forced, str) else forced
-        reason = backend.unavailable_reason(device, dtype)
+        reason = backend.unavailable_reason(device, dtype, head_dim)
         if reason is not None:
             raise RuntimeError(
                 f"attention backend {backend.name!r} was forced but cannot run: {reason}"
             )
         return backend, None
     preferred = get_backend(PREFERENCE.get(attn_package, "torch"))
-    reason = preferred.unavailable_reason(device, dtype)
+    reason = preferred.unavailable_reason(device, dtype, head_dim)
     if reason is None:
         return preferred, None
     return get_backend("torch"), (

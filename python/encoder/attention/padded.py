@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ...batch import to_padded
-from .bucketed import key_padding_bias
+from .bucketed import key_padding_bias, sdpa_kernels
 
 
 class PaddedAttention:
@@ -16,7 +16,8 @@ class PaddedAttention:
 
     name = "padded"
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype) -> Optional[str]:
+    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
+                           head_dim: Optional[int] = None) -> Optional[str]:
         return None
 
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -28,5 +29,6 @@ class PaddedAttention:
         b, lmax = mask.shape
         q, k, v = padded.view(b, lmax, 3, h, d).permute(2, 0, 3, 1, 4)  # each [B, H, L_max, d]
         bias = key_padding_bias(mask, qkv.dtype).to(qkv.device)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        with sdpa_kernels(qkv.device):
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return out.transpose(1, 2)[mask]
