@@ -1,7 +1,10 @@
-"""Renders ``benchmarks/results/all.json`` as the README's performance table.
+"""Renders ``benchmarks/results/all.json`` (CPU) and the GPU results as the README's tables.
 
     python benchmarks/readme_table.py            # print the markdown
-    python benchmarks/readme_table.py --write    # replace the table between the README markers
+    python benchmarks/readme_table.py --write    # replace the tables between the README markers
+
+GPU tables: ``results/gpu.json`` (a full ``gpu_all.py`` run) with the sections of
+``results/gpu_after_fixes.json`` (a later partial run, when present) taking precedence.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 START, END = "<!-- performance-table:start -->", "<!-- performance-table:end -->"
+GPU_START, GPU_END = "<!-- gpu-table:start -->", "<!-- gpu-table:end -->"
 
 
 def _fmt(v) -> str:
@@ -42,22 +46,68 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _gpu_rows() -> tuple[list[dict], list[dict]]:
+    full = json.loads((HERE / "results" / "gpu.json").read_text())
+    fix_path = HERE / "results" / "gpu_after_fixes.json"
+    fixed = json.loads(fix_path.read_text()) if fix_path.exists() else []
+    return full, fixed
+
+
+def render_gpu(full: list[dict], fixed: list[dict]) -> str:
+    env = next(r for r in full if r["name"] == "environment")
+    redone = {r["section"] for r in fixed} - {"environment"}
+    rows = [r for r in full if r["section"] not in redone] + [
+        r for r in fixed if r["section"] in redone]
+    enc = {r["name"]: r for r in rows if r["section"] == "encoder"}
+    lines = [
+        f"{env.get('gpu')} ({env.get('gpu_memory_GiB')} GiB), torch {env.get('torch')}, CUDA "
+        f"{env.get('cuda')}, {env.get('cpu_count')} CPU cores; command: "
+        "`python benchmarks/gpu_all.py` (sections "
+        f"{', '.join(sorted(redone)) or 'none'} from the later run after the fixes it found). "
+        f"xformers {env.get('xformers')}: its wheel was built for another torch, so it has no "
+        "kernels there and the `torch` backend ran instead (the probe falls back by itself).",
+        "",
+        "| encoder config | dtype | batch | torch inference | torch train step | "
+        "padded inference | padded train step |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in dict.fromkeys("/".join(n.split("/")[:3]) for n in enc if n.count("/") == 4):
+        cfg, dtype, batch = key.split("/")
+        vals = [_fmt((enc.get(f"{key}/{b}/{m}") or {}).get("value")) if enc.get(
+            f"{key}/{b}/{m}") else "-" for b in ("torch", "padded")
+            for m in ("inference", "train_step")]
+        lines.append(f"| {cfg} | {dtype} | {batch} | " + " | ".join(vals) + " |")
+    lines += ["", "Encoder rows in events/s. Other GPU rows:", "",
+              "| section | benchmark | value | unit |", "|---|---|---:|---|"]
+    for r in rows:
+        if r["section"] in ("encoder", "environment"):
+            continue
+        lines.append(f"| {r['section']} | {r['name']} | {_fmt(r['value'])} | {r['unit']} |")
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, table: str) -> str:
+    if start not in text or end not in text:
+        raise SystemExit(f"README.md has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}\n{end}{tail}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(HERE / "results" / "all.json"))
     parser.add_argument("--write", action="store_true", help="update README.md in place")
     args = parser.parse_args(argv)
     table = render(json.loads(pathlib.Path(args.results).read_text()))
+    gpu = render_gpu(*_gpu_rows()) if (HERE / "results" / "gpu.json").exists() else None
     if not args.write:
-        print(table)
+        print(table if gpu is None else f"{table}\n\n{gpu}")
         return 0
-    text = README.read_text()
-    if START not in text or END not in text:
-        print(f"README.md has no {START} ... {END} markers", file=sys.stderr)
-        return 1
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    text = _replace(README.read_text(), START, END, table)
+    if gpu is not None:
+        text = _replace(text, GPU_START, GPU_END, gpu)
+    README.write_text(text)
     return 0
 
 

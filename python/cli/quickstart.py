@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quickstart", help="simulate, train, reconstruct and evaluate (main job)",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="quickstart_output", help="working folder")
-    p.add_argument("--train-events", type=int, default=20000)
+    p.add_argument("--train-events", type=int, default=30000)
     p.add_argument("--test-events", type=int, default=2000)
     p.add_argument("--minutes", type=float, default=7.0,
                    help="training budget of the flow model (the baseline gets a third)")

@@ -130,6 +130,7 @@ def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.Pa
         "summary_68": threshold_coverage(a["logp_truth"][ok], a["t68"][ok]),
         "summary_90": threshold_coverage(a["logp_truth"][ok], a["t90"][ok]),
         "samples_per_event": coverage_samples,
+        "base_temperature": float(getattr(bundle.flow, "base_temperature", 1.0)),
     }
     figures = {
         "errors": plots.plot_errors(errors, out_dir / "errors.png").name,
@@ -150,7 +151,8 @@ def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.Pa
         "resolution": resolution, "pulls": pull_summary(p), "coverage": coverage,
         "figures": figures, "posterior_samples": n_samples,
         "training": {k: bundle.training.get(k) for k in ("elapsed_s", "epochs_run",
-                                                         "best_val_loss", "global_step")},
+                                                         "best_val_loss", "global_step",
+                                                         "calibration")},
     }
     write_report(out_dir, report)
     logger.info("evaluation report in %s", out_dir)

@@ -48,6 +48,9 @@ class ConditionalFlow(nn.Module):
         label_standardization: model standardised labels (recommended for new models; the
             original convention is ``False``).
         label_offset, label_scale: standardisation constants [dim] (set by ``init_from_labels``).
+        base_temperature: width ``T`` of the base Gaussian, ``N(0, T^2 I)``: 1 in training and
+            in the original model; a calibrated bundle stores the ``T`` fitted on validation
+            events (``evaluation.calibration``), ``T > 1`` widening every posterior.
         dtype: parameter dtype, ``"float64"`` (training, as the original) or ``"float32"``.
     """
 
@@ -66,6 +69,7 @@ class ConditionalFlow(nn.Module):
         label_offset: Optional[Sequence[float]] = None,
         label_scale: Optional[Sequence[float]] = None,
         dtype: Union[str, torch.dtype] = "float64",
+        base_temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.flow_defs = flow_defs
@@ -76,6 +80,9 @@ class ConditionalFlow(nn.Module):
         self.g_width_min, self.g_width_max = float(g_width_min), float(g_width_max)
         self.t_width_min, self.t_width_max = float(t_width_min), float(t_width_max)
         self.label_standardization = bool(label_standardization)
+        self.base_temperature = float(base_temperature)
+        if not (math.isfinite(self.base_temperature) and self.base_temperature > 0):
+            raise ValueError(f"base_temperature must be finite and > 0, got {base_temperature!r}")
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -127,6 +134,7 @@ class ConditionalFlow(nn.Module):
             "label_offset": [float(v) for v in self.label_offset],
             "label_scale": [float(v) for v in self.label_scale],
             "dtype": _dtype_name(self.dtype),
+            "base_temperature": self.base_temperature,
         }
 
     @classmethod
@@ -240,18 +248,22 @@ class ConditionalFlow(nn.Module):
             )
         layers = self.layer_parameters(self.flow_parameters(encoding))
         z, logdet = self.to_base(self._standardize(x.to(self.dtype)), layers)
-        log_base = -0.5 * (z**2).sum(-1) - 0.5 * self.dim * math.log(2.0 * math.pi)
-        return log_base + logdet - self._log_scale()
+        return self.log_base(z) + logdet - self._log_scale()
+
+    def log_base(self, z: torch.Tensor) -> torch.Tensor:
+        """``log N(z; 0, T^2 I)`` of base points ``[..., dim] -> [...]``."""
+        t = self.base_temperature
+        return -0.5 * (z**2).sum(-1) / t**2 - self.dim * (math.log(t) + 0.5 * math.log(2 * math.pi))
 
     def sample_base(
         self, z: torch.Tensor, encoding: torch.Tensor, tol: Optional[float] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Push given base points ``z [B, n, dim]`` through the flow: samples in label units and
-        their ``log p`` ``[B, n]``."""
+        """Push standard-normal points ``z [B, n, dim]`` (scaled by the base temperature) through
+        the flow: samples in label units and their ``log p`` ``[B, n]``."""
         layers = self.layer_parameters(self.flow_parameters(encoding))
-        x_std, logdet = self.from_base(z.to(self.dtype), layers, tol)
-        log_base = -0.5 * (z.to(self.dtype) ** 2).sum(-1) - 0.5 * self.dim * math.log(2.0 * math.pi)
-        return self._unstandardize(x_std), log_base - logdet - self._log_scale()
+        z = z.to(self.dtype) * self.base_temperature
+        x_std, logdet = self.from_base(z, layers, tol)
+        return self._unstandardize(x_std), self.log_base(z) - logdet - self._log_scale()
 
     def sample(
         self,

@@ -10,7 +10,6 @@ and their log densities. The fast path (default) inverts the g layers by per-eve
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, fields
 from typing import Dict, List, Optional, Sequence
 
@@ -122,17 +121,29 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
     )
 
 
-def _fast_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype):
-    """Samples ``[B, dim, n]`` and ``log p [B, n]`` via tabulated g inversion, in ``dtype``."""
+def prepare_fast(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple[int, list]:
+    """``(B, layers)`` for :func:`push_fast`: per-event ``(offset, TabulatedInverse | TParams)``
+    from the base outward. Building the g tables is most of the work; reuse them for several
+    sets of base points."""
     theta = flow.flow_parameters(encoding).to(dtype)
-    b, n = theta.shape[0], z.shape[0]
-    y = z.T.to(dtype).unsqueeze(0).expand(b, -1, -1)  # [B, dim, n]
-    log_p = (-0.5 * (z.to(dtype) ** 2).sum(-1) - 0.5 * flow.dim * math.log(2 * math.pi)).expand(
-        b, n
-    )
-    for offset, layer in flow.layer_parameters(theta):
-        if isinstance(layer, GParams):
-            y, log_det = TabulatedInverse(layer).from_base(y)
+    layers = [
+        (offset, TabulatedInverse(layer) if isinstance(layer, GParams) else layer)
+        for offset, layer in flow.layer_parameters(theta)
+    ]
+    return theta.shape[0], layers
+
+
+def push_fast(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dtype):
+    """Standard-normal base points ``z [n, dim]`` (scaled by the flow's base temperature) ->
+    samples ``[B, dim, n]`` (label units) and their ``log p [B, n]``."""
+    b, layers = prepared
+    n = z.shape[0]
+    z = z.to(dtype) * getattr(flow, "base_temperature", 1.0)  # standard normal -> N(0, T^2)
+    y = z.T.unsqueeze(0).expand(b, -1, -1)  # [B, dim, n]
+    log_p = flow.log_base(z).expand(b, n)
+    for offset, layer in layers:
+        if isinstance(layer, TabulatedInverse):
+            y, log_det = layer.from_base(y)
             log_p = log_p - log_det
         else:
             assert isinstance(layer, TParams)
@@ -145,6 +156,11 @@ def _fast_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dt
         y = y * scale[:, None] + flow.label_offset.to(dtype)[:, None]
         log_p = log_p - scale.log().sum()
     return y, log_p
+
+
+def _fast_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype):
+    """Samples ``[B, dim, n]`` and ``log p [B, n]`` via tabulated g inversion, in ``dtype``."""
+    return push_fast(flow, prepare_fast(flow, encoding, dtype), z, dtype)
 
 
 @torch.no_grad()

@@ -46,6 +46,10 @@ class TrainConfig:
     checkpoint_every: int = 200
     #: number of training labels used to initialise the flow
     init_labels: int = 1000
+    #: after training, fit the flow's base temperature on up to ``calibration_events``
+    #: validation events (``evaluation.calibration``); False keeps T = 1
+    calibrate: bool = True
+    calibration_events: int = 4000
     #: "bf16", "fp16" or "none"; autocast is used on CUDA only
     amp: str = "bf16"
     #: dtype of the flow's computations: "float64" (as the original) or "float32"
@@ -110,7 +114,7 @@ def load_train_config(path: str | pathlib.Path | None = None, **overrides: Any) 
 QUICK = {
     "epochs": 40,
     "batch_size": 32,
-    "val_fraction": 0.05,
+    "val_fraction": 0.1,
     "lr": 2e-3,
     "checkpoint_every": 100,
     "init_labels": 1000,

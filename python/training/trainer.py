@@ -482,6 +482,7 @@ class Trainer:
             "initial_val_loss": self.initial_val_loss,
             "skipped_batches": self.skipped,
             "amp_overflow_steps": self.amp_overflows,
+            "calibration": getattr(self, "calibration", None),
             "stopped": stopped,
             "elapsed_s": self.elapsed(),
             "world_size": self.ctx.world_size,
@@ -492,6 +493,25 @@ class Trainer:
             "history": self.history,
         }
 
+    def _calibrate(self, model: GapRecoModel) -> None:
+        """Fit the base temperature of ``model``'s flow on the validation files (in place)."""
+        from ..evaluation.calibration import collect_encodings, fit_temperature
+
+        try:
+            enc, truth = collect_encodings(model.encode, self.val_loader,
+                                           self.config.calibration_events)
+            cal = fit_temperature(model.head, enc, truth, seed=self.config.seed)
+        except ValueError as err:
+            logger.warning("calibration skipped (base temperature stays 1): %s", err)
+            self.calibration = {"skipped": str(err)}
+            return
+        model.head.base_temperature = cal.temperature
+        self.calibration = cal.to_dict()
+        i68 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
+        logger.info("calibration on %d validation events: base temperature %.3f; coverage at "
+                    "%.0f%%: %.3f -> %.3f", cal.n_events, cal.temperature,
+                    100 * cal.levels[i68], cal.coverage_before[i68], cal.coverage_after[i68])
+
     def _write_bundle(self, stopped: str) -> Optional[pathlib.Path]:
         """Write ``model.pt`` from the best validation weights (rank 0)."""
         if not self.ctx.is_main:
@@ -500,6 +520,9 @@ class Trainer:
         model = copy.deepcopy(self.model)
         if best.exists():
             model.load_state_dict(load_checkpoint(best)["model"])
+        model.eval()
+        if model.kind == "flow" and self.config.calibrate:
+            self._calibrate(model)
         bundle = ModelBundle(
             encoder=model.encoder, head=model.head, kind=model.kind,
             feature_config=self.feature_config, feature_indices=self.feature_indices,

@@ -1,0 +1,138 @@
+"""Calibration of the posterior width on validation events: one base temperature ``T``.
+
+A flow trained by maximum likelihood for minutes can end slightly over- or under-dispersed on
+unseen events (the HDR coverage of short CPU runs moved between 59% and 72% at 68% nominal).
+The flow's base distribution ``N(0, T^2 I)`` has one free width ``T`` that leaves the learned
+shape alone and widens (``T > 1``) or narrows every posterior. ``fit_temperature`` picks the
+``T`` whose HDR coverage curve on held-out events is closest to nominal (least squares over the
+levels 0.1, 0.2, ..., 0.9; a 13-point grid on ``[t_min, t_max]``, then 9 points between the
+best one's neighbours; the flow's tables are built twice, the samples pushed 22 times). It
+needs events the model was not trained on: the trainer uses its validation files; the test set
+used to judge the model must stay apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .coverage import coverage_curve, hdr_rank
+
+logger = logging.getLogger(__name__)
+
+#: nominal levels of the least-squares fit
+FIT_LEVELS = np.round(np.linspace(0.1, 0.9, 9), 4)
+
+
+@dataclass
+class Calibration:
+    """Result of :func:`fit_temperature` (plain data, stored in the bundle's training summary)."""
+
+    temperature: float
+    n_events: int
+    levels: list[float] = field(default_factory=list)
+    coverage_before: list[float] = field(default_factory=list)  # observed at T = 1
+    coverage_after: list[float] = field(default_factory=list)  # observed at the fitted T
+    samples_per_event: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def hdr_ranks(flow, encoding: torch.Tensor, truth: torch.Tensor, z: torch.Tensor,
+              temperatures: Optional[Sequence[float]] = None, dtype: torch.dtype = torch.float32,
+              chunk_size: int = 512) -> np.ndarray:
+    """HDR ranks of the truths ``[len(temperatures), B]`` under ``flow`` at each base
+    temperature (default: the flow's own), from shared standard-normal base points
+    ``z [n, dim]``. The g tables are built once per chunk of events and reused for every
+    temperature; the samples' densities in ``dtype`` (float32: ~1e-4 relative, far below the
+    Monte Carlo error)."""
+    from ..flow.summary import prepare_fast, push_fast
+
+    saved = flow.base_temperature
+    temps = [saved] if temperatures is None else [float(t) for t in temperatures]
+    out = np.empty((len(temps), encoding.shape[0]))
+    try:
+        with torch.inference_mode():
+            for s in range(0, encoding.shape[0], chunk_size):
+                enc = encoding[s:s + chunk_size].to(flow.dtype)
+                x = truth[s:s + chunk_size].to(enc.device, flow.dtype)
+                prepared = prepare_fast(flow, enc, dtype)
+                for i, t in enumerate(temps):
+                    flow.base_temperature = t
+                    lt = flow.log_prob(x, enc)
+                    _, lp = push_fast(flow, prepared, z.to(enc.device), dtype)
+                    out[i, s:s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
+    finally:
+        flow.base_temperature = saved
+    return out
+
+
+def _loss(rank: np.ndarray, levels: np.ndarray) -> float:
+    observed, _ = coverage_curve(rank, levels)
+    return float(np.mean((observed - levels) ** 2))
+
+
+def fit_temperature(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples: int = 256,
+                    seed: int = 0, t_min: float = 0.5, t_max: float = 2.0,
+                    levels: np.ndarray = FIT_LEVELS) -> Calibration:
+    """Fit the base temperature on events ``encoding [B, D]`` with truths ``truth [B, dim]``
+    (metres). Returns the :class:`Calibration`; ``flow`` is left unchanged."""
+    if encoding.shape[0] < 100:
+        raise ValueError(f"calibration needs at least 100 events, got {encoding.shape[0]}")
+    z = torch.randn(n_samples, flow.dim, generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+
+    coarse = np.exp(np.linspace(np.log(t_min), np.log(t_max), 13))  # includes T = 1
+    ranks = hdr_ranks(flow, encoding, truth, z, coarse)
+    i = int(np.argmin([_loss(r, levels) for r in ranks]))
+    lo, hi = coarse[max(i - 1, 0)], coarse[min(i + 1, len(coarse) - 1)]
+    fine = np.exp(np.linspace(np.log(lo), np.log(hi), 9))  # includes the coarse best
+    fine_ranks = hdr_ranks(flow, encoding, truth, z, fine)
+    j = int(np.argmin([_loss(r, levels) for r in fine_ranks]))
+    best = float(fine[j])
+    if best in (t_min, t_max):
+        logger.warning("calibration: best temperature %.3f is at the search bound", best)
+    before, _ = coverage_curve(ranks[len(coarse) // 2], levels)  # T = 1
+    after, _ = coverage_curve(fine_ranks[j], levels)
+    return Calibration(temperature=best, n_events=int(encoding.shape[0]),
+                       levels=[float(v) for v in levels],
+                       coverage_before=[float(v) for v in before],
+                       coverage_after=[float(v) for v in after], samples_per_event=n_samples)
+
+
+def collect_encodings(encode, batches: Iterable, max_events: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encodings ``[N, D]`` and truths ``[N, dim]`` of up to ``max_events`` labeled events;
+    ``encode(x, seqlens)`` maps a packed batch to encodings."""
+    encs, truths, n = [], [], 0
+    with torch.inference_mode():
+        for batch in batches:
+            encs.append(encode(batch.x, batch.seqlens).double())
+            truths.append(batch.targets.double())
+            n += batch.batch_size
+            if n >= max_events:
+                break
+    if not encs:
+        raise ValueError("calibration: no labeled events")
+    return torch.cat(encs)[:max_events], torch.cat(truths)[:max_events]
+
+
+def calibrate_bundle(bundle, data, max_events: int = 4000, n_samples: int = 256, seed: int = 0,
+                     batch_size: int = 256) -> Calibration:
+    """Fit and set the base temperature of a flow ``bundle`` on a labeled converted folder
+    (or list of files) the model was not trained on; records it in ``bundle.training``."""
+    from .predictions import batches
+
+    if bundle.kind != "flow":
+        raise ValueError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
+    it, _ = batches(bundle, data, batch_size, targets=True)
+    enc, truth = collect_encodings(bundle.encode, it, max_events)
+    cal = fit_temperature(bundle.flow, enc, truth, n_samples=n_samples, seed=seed)
+    bundle.flow.base_temperature = cal.temperature
+    bundle.training = dict(bundle.training or {}, calibration=dict(cal.to_dict(), data=str(data)))
+    return cal
