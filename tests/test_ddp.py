@@ -66,3 +66,34 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
         assert torch.equal(v, last["model"][k]), k
     assert last["world_size"] == 2
     assert (out / "model.pt").exists()
+    # Both ranks' RNG states are in the checkpoint; rank 0's is also the plain `rng` entry.
+    rngs = last["rng_per_rank"]
+    assert len(rngs) == 2 and not torch.equal(rngs[0]["torch"], rngs[1]["torch"])
+    assert torch.equal(rngs[0]["torch"], last["rng"]["torch"])
+
+
+def _resume_worker(rank: int, world: int, port: int, folder: str, out: str, cfg: dict,
+                   result_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    trainer = Trainer(folder, out, TrainConfig(**cfg), resume=True)
+    torch.save({"rng": torch.get_rng_state(), "step": trainer.global_step},
+               os.path.join(result_dir, f"resumed{rank}.pt"))
+    cleanup(trainer.ctx)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_resume_their_own_rng_streams(tmp_path):
+    folder = make_folder(tmp_path / "sim", n_events=200, events_per_file=40)
+    cfg = tiny_config(epochs=1, val_fraction=0.2).to_dict()
+    out = tmp_path / "run"
+    mp.spawn(_worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)), nprocs=2,
+             join=True)
+    last = load_checkpoint(out / "checkpoints" / "last.pt")
+    mp.spawn(_resume_worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)),
+             nprocs=2, join=True)
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f"resumed{rank}.pt", weights_only=True)
+        assert got["step"] == last["global_step"]
+        assert torch.equal(got["rng"], last["rng_per_rank"][rank]["torch"]), rank

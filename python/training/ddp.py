@@ -89,6 +89,15 @@ def broadcast_object(obj: Any, ctx: DistContext) -> Any:
     return box[0]
 
 
+def all_gather_object(obj: Any, ctx: DistContext) -> list:
+    """Every rank's ``obj``, in rank order, on every rank (collective: all ranks call it)."""
+    if not ctx.distributed:
+        return [obj]
+    box: list = [None] * ctx.world_size
+    dist.all_gather_object(box, obj)
+    return box
+
+
 def barrier(ctx: DistContext) -> None:
     if ctx.distributed:
         dist.barrier()

@@ -44,6 +44,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .ddp import (
     DistContext,
+    all_gather_object,
     all_reduce_max,
     all_reduce_sum,
     barrier,
@@ -270,10 +271,14 @@ class Trainer:
         }
 
     def save_checkpoint(self, name: str = "last") -> Optional[pathlib.Path]:
-        """Atomically write ``checkpoints/<name>.pt`` (rank 0 only)."""
+        """Atomically write ``checkpoints/<name>.pt``. Rank 0 writes; under DDP every rank calls
+        this at the same step, and the RNG states of all ranks are gathered into the file."""
+        rngs = all_gather_object(rng_state(), self.ctx)
         if not self.ctx.is_main:
             return None
-        return atomic_save(self._state(), self.ckpt_dir / f"{name}.pt")
+        state = self._state()
+        state["rng_per_rank"] = rngs
+        return atomic_save(state, self.ckpt_dir / f"{name}.pt")
 
     def _restore(self, ck: dict) -> None:
         self.model.load_state_dict(ck["model"], strict=True)
@@ -289,9 +294,14 @@ class Trainer:
         self.history = list(ck["history"])
         self.elapsed_before = float(ck["elapsed_s"])
         self.initial_val_loss = float(ck["initial_val_loss"])
-        if self.ctx.rank == 0 and ck.get("world_size", 1) == self.ctx.world_size:
-            set_rng_state(ck["rng"])
-        else:  # other ranks: a fresh stream per (rank, step), reproducible
+        per_rank = ck.get("rng_per_rank") or []
+        if ck.get("world_size", 1) == self.ctx.world_size and len(per_rank) == self.ctx.world_size:
+            set_rng_state(per_rank[self.ctx.rank])
+        elif self.ctx.rank == 0 and ck.get("world_size", 1) == self.ctx.world_size:
+            set_rng_state(ck["rng"])  # a checkpoint written before per-rank states were kept
+        else:  # another world size: a fresh stream per (rank, step), reproducible
+            logger.info("rank %d: checkpoint of world size %s, now %d: RNG reseeded",
+                        self.ctx.rank, ck.get("world_size"), self.ctx.world_size)
             seed_everything(self.config.seed + 1_000_003 * self.ctx.rank + self.global_step)
 
     def elapsed(self) -> float:
@@ -495,11 +505,16 @@ class Trainer:
 
     def _calibrate(self, model: GapRecoModel) -> None:
         """Fit the base temperature of ``model``'s flow on the validation files (in place)."""
+        from ..dataset import PackedLoader
         from ..evaluation.calibration import collect_encodings, fit_temperature
 
+        # every validation file (self.val_loader holds this rank's share under DDP)
+        loader = PackedLoader(self.val_files, batch_size=256, normalization=self.normalization,
+                              shuffle=False, targets=True, bad_events="skip",
+                              device=self.ctx.device, feature_indices=self.feature_indices,
+                              world_size=1, rank=0)
         try:
-            enc, truth = collect_encodings(model.encode, self.val_loader,
-                                           self.config.calibration_events)
+            enc, truth = collect_encodings(model.encode, loader, self.config.calibration_events)
             cal = fit_temperature(model.head, enc, truth, seed=self.config.seed)
         except ValueError as err:
             logger.warning("calibration skipped (base temperature stays 1): %s", err)
