@@ -170,6 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=pathlib.Path, default=HERE / "results" / "gpu.json")
     p.add_argument("--budget-s", type=float, default=480.0)
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: try the script")
+    p.add_argument("--encoder-batches", default="256,1024,4096",
+                   help="batch sizes of the encoder section")
     p.add_argument("--sections", default="environment,tests,encoder,flow,reconstruct,training",
                    help="comma-separated subset of the sections, in the order above")
     args = p.parse_args(argv)
@@ -186,7 +188,8 @@ def main(argv=None) -> int:
         ("environment", lambda: environment(device)),
         ("tests", lambda: [] if dry else cuda_tests(args.out.with_suffix(".pytest.log"))),
         ("encoder", lambda: encoder_rows(quick=dry, device=device,
-                                         batch_sizes=[32] if dry else [256, 1024, 4096])),
+                                         batch_sizes=[32] if dry else [
+                                             int(v) for v in args.encoder_batches.split(",")])),
         ("flow", lambda: flow_rows(device, [64] if dry else [1024, 8192])),
         ("reconstruct", lambda: reconstruct_rows(folder, tmp, device,
                                                  [64] if dry else [256, 1024, 4096])),
