@@ -3,8 +3,8 @@
     python benchmarks/readme_table.py            # print the markdown
     python benchmarks/readme_table.py --write    # replace the tables between the README markers
 
-GPU tables: ``results/gpu.json`` (a full ``gpu_all.py`` run) with the sections of
-``results/gpu_after_fixes.json`` (a later partial run, when present) taking precedence.
+GPU tables: ``results/gpu.json`` (a full ``gpu_all.py`` run) with the sections of the later
+partial runs in ``LATER_GPU_RUNS`` (when present) taking precedence.
 """
 
 from __future__ import annotations
@@ -46,10 +46,19 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
+#: later partial runs of ``gpu_all.py --sections ...``; their sections replace the full run's
+LATER_GPU_RUNS = ["gpu_after_fixes.json", "gpu_encoder_after_fixes.json"]
+
+
 def _gpu_rows() -> tuple[list[dict], list[dict]]:
     full = json.loads((HERE / "results" / "gpu.json").read_text())
-    fix_path = HERE / "results" / "gpu_after_fixes.json"
-    fixed = json.loads(fix_path.read_text()) if fix_path.exists() else []
+    fixed: list[dict] = []
+    for name in LATER_GPU_RUNS:
+        path = HERE / "results" / name
+        if path.exists():
+            rows = json.loads(path.read_text())
+            redone = {r["section"] for r in rows} - {"environment"}
+            fixed = [r for r in fixed if r["section"] not in redone] + rows
     return full, fixed
 
 
@@ -58,12 +67,15 @@ def render_gpu(full: list[dict], fixed: list[dict]) -> str:
     redone = {r["section"] for r in fixed} - {"environment"}
     rows = [r for r in full if r["section"] not in redone] + [
         r for r in fixed if r["section"] in redone]
+    rows = [r for i, r in enumerate(rows)  # one gpu row per section
+            if r["name"] != "gpu" or all(q["name"] != "gpu" for q in rows[:i])]
     enc = {r["name"]: r for r in rows if r["section"] == "encoder"}
     lines = [
         f"{env.get('gpu')} ({env.get('gpu_memory_GiB')} GiB), torch {env.get('torch')}, CUDA "
         f"{env.get('cuda')}, {env.get('cpu_count')} CPU cores; command: "
         "`python benchmarks/gpu_all.py` (sections "
-        f"{', '.join(sorted(redone)) or 'none'} from the later run after the fixes it found). "
+        f"{', '.join(sorted(redone)) or 'none'} from later runs, after the fixes the first one "
+        "found). "
         f"xformers {env.get('xformers')}: its wheel was built for another torch, so it has no "
         "kernels there and the `torch` backend ran instead (the probe falls back by itself).",
         "",
