@@ -34,14 +34,17 @@ def _load(model: Union[str, os.PathLike, ModelBundle], device: str) -> ModelBund
 
 def posterior_samples(flow, enc: torch.Tensor, z: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from base points ``z [n, 6]``
-    shared by the events: the flow's tabulated inversion in float64 (accurate to ~1e-4 sigma,
-    far below the Monte Carlo error of the coverage), else its Newton inversion."""
+    """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from standard-normal base points
+    ``z``, one set per event ``[B, n, 6]`` (or shared ``[n, 6]``): the flow's tabulated inversion
+    in float64 (accurate to ~1e-4 sigma, far below the Monte Carlo error of the coverage), else
+    its Newton inversion."""
     with torch.inference_mode():
         try:
             from ..flow.summary import _fast_samples
         except ImportError:
-            zb = z.to(flow.dtype).unsqueeze(0).expand(enc.shape[0], -1, -1)
+            zb = z.to(flow.dtype)
+            if zb.dim() == 2:
+                zb = zb.unsqueeze(0).expand(enc.shape[0], -1, -1)
             return flow.sample_base(zb, enc)
         x, log_p = _fast_samples(flow, enc, z, torch.float64)
         return x.transpose(1, 2), log_p
@@ -69,7 +72,9 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
                 break
             summary, lt = posterior(bundle, batch, n_samples, seed)
             enc = bundle.encode(batch.x, batch.seqlens).to(bundle.flow.dtype)
-            z = torch.randn(coverage_samples, 6, generator=gen, dtype=torch.float64)
+            # independent points per event: shared ones would move every event's rank together
+            z = torch.randn(batch.batch_size, coverage_samples, 6, generator=gen,
+                            dtype=torch.float64)
             samples, logp_s = posterior_samples(bundle.flow, enc, z.to(bundle.device))
             out["rank"].append(hdr_rank(logp_s.cpu(), lt.cpu()))
             out["truth"].append(_np(batch.targets))

@@ -49,7 +49,7 @@ class TrainConfig:
     #: after training, fit the flow's base temperature on up to ``calibration_events``
     #: validation events (``evaluation.calibration``); False keeps T = 1
     calibrate: bool = True
-    calibration_events: int = 4000
+    calibration_events: int = 5000
     #: "bf16", "fp16" or "none"; autocast is used on CUDA only
     amp: str = "bf16"
     #: dtype of the flow's computations: "float64" (as the original) or "float32"
