@@ -28,13 +28,14 @@ from .resolution import TARGET_NAMES, gap_length
 logger = logging.getLogger(__name__)
 
 
-def batches(bundle: ModelBundle, data: Union[str, os.PathLike], batch_size: int = 256,
+def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size: int = 256,
             targets: Optional[bool] = None) -> tuple[Iterator[PackedBatch], int]:
-    """Packed batches of a folder in file order, normalised as ``bundle`` expects; and the
-    number of events."""
+    """Packed batches of a folder (or a list of its data files) in file order, normalised as
+    ``bundle`` expects; and the number of events."""
     from ..dataset import PackedLoader
 
-    loader = PackedLoader(str(data), batch_size=batch_size, normalization=bundle.normalization,
+    src = [str(f) for f in data] if isinstance(data, (list, tuple)) else str(data)
+    loader = PackedLoader(src, batch_size=batch_size, normalization=bundle.normalization,
                           shuffle=False, targets=targets, bad_events="skip",
                           feature_indices=bundle.feature_indices, world_size=1, rank=0)
     return iter(loader), loader.n_events
