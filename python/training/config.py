@@ -32,7 +32,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     #: gradient clipping by global L2 norm
     grad_clip_norm: float = 1.0
-    #: "plateau", "cosine" or "none"
+    #: "plateau", "cosine" (per step over ``epochs``), "cosine_budget" (over the step or time
+    #: budget, whichever ends first; see ``training.schedule``) or "none"
     scheduler: str = "plateau"
     plateau_factor: float = 0.5
     plateau_patience: int = 2
@@ -71,7 +72,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = {
             "loss": ("flow", "mse"),
-            "scheduler": ("plateau", "cosine", "none"),
+            "scheduler": ("plateau", "cosine", "cosine_budget", "none"),
             "amp": ("bf16", "fp16", "none"),
             "flow_dtype": ("float64", "float32"),
             "optimizer": ("adamw", "adam"),
@@ -116,6 +117,7 @@ QUICK = {
     "batch_size": 32,
     "val_fraction": 0.1,
     "lr": 2e-3,
+    "scheduler": "cosine_budget",
     "checkpoint_every": 100,
     "init_labels": 1000,
     "early_stopping_patience": 8,

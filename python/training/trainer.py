@@ -52,6 +52,7 @@ from .ddp import (
     init_distributed,
 )
 from .model import GapRecoModel
+from .schedule import BudgetCosine
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch_sums = [0.0, 0.0, 0.0]  # loss * events, events, batches applied
         self.elapsed_before = 0.0
+        self.synced_elapsed = 0.0
         self.initial_val_loss = math.nan
         # Per-rank generators: dropout differs between ranks, reproducibly.
         seed_everything(cfg.seed + 1_000_003 * self.ctx.rank)
@@ -234,6 +236,12 @@ class Trainer:
                 total = min(total, cfg.max_steps)
             return torch.optim.lr_scheduler.CosineAnnealingLR(
                 self.optimizer, T_max=total, eta_min=cfg.lr * cfg.cosine_final_fraction)
+        if cfg.scheduler == "cosine_budget":
+            total = cfg.epochs * max(len(self.train_loader), 1)
+            if cfg.max_steps:
+                total = min(total, cfg.max_steps)
+            budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
+            return BudgetCosine(self.optimizer, cfg.lr, cfg.cosine_final_fraction, total, budget)
         return None
 
     # ------------------------------------------------------------------ checkpoints
@@ -293,6 +301,7 @@ class Trainer:
         self.epoch_sums = list(ck["epoch_sums"])
         self.history = list(ck["history"])
         self.elapsed_before = float(ck["elapsed_s"])
+        self.synced_elapsed = self.elapsed_before
         self.initial_val_loss = float(ck["initial_val_loss"])
         per_rank = ck.get("rng_per_rank") or []
         if ck.get("world_size", 1) == self.ctx.world_size and len(per_rank) == self.ctx.world_size:
@@ -311,6 +320,10 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def _train_step(self, batch) -> tuple[bool, float, int]:
         cfg = self.config
+        if isinstance(self.scheduler, BudgetCosine):
+            # under DDP the time progress moves at epoch ends (the same value on every rank)
+            el = self.synced_elapsed if self.ctx.distributed else self.elapsed()
+            self.scheduler.update(self.global_step, el)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.ddp_model(batch.x, batch.seqlens, batch.targets).mean()
         self.scaler.scale(loss).backward()
@@ -361,6 +374,7 @@ class Trainer:
         el = self.elapsed()
         if self.ctx.distributed:
             el = all_reduce_max(el, self.ctx)
+            self.synced_elapsed = el
         return el >= 60 * cfg.max_minutes
 
     def run(self) -> TrainResult:
