@@ -54,25 +54,20 @@ def hdr_ranks(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples: int 
     samples' densities in ``dtype`` (float32: ~1e-4 relative, far below the Monte Carlo error)."""
     from ..flow.summary import prepare_fast, push_fast
 
-    saved = flow.base_temperature
-    temps = [saved] if temperatures is None else [float(t) for t in temperatures]
+    temps = [flow.base_temperature] if temperatures is None else [float(t) for t in temperatures]
     gen = torch.Generator().manual_seed(seed)
     out = np.empty((len(temps), encoding.shape[0]))
-    try:
-        with torch.inference_mode():
-            for s in range(0, encoding.shape[0], chunk_size):
-                enc = encoding[s:s + chunk_size].to(flow.dtype)
-                x = truth[s:s + chunk_size].to(enc.device, flow.dtype)
-                z = torch.randn(enc.shape[0], n_samples, flow.dim, generator=gen,
-                                dtype=torch.float64).to(enc.device)
-                prepared = prepare_fast(flow, enc, dtype)
-                for i, t in enumerate(temps):
-                    flow.base_temperature = t
-                    lt = flow.log_prob(x, enc)
-                    _, lp = push_fast(flow, prepared, z, dtype)
-                    out[i, s:s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
-    finally:
-        flow.base_temperature = saved
+    with torch.inference_mode():
+        for s in range(0, encoding.shape[0], chunk_size):
+            enc = encoding[s:s + chunk_size].to(flow.dtype)
+            z_truth, log_jac = flow.base_point(truth[s:s + chunk_size].to(enc.device), enc)
+            z = torch.randn(enc.shape[0], n_samples, flow.dim, generator=gen,
+                            dtype=torch.float64).to(enc.device)
+            prepared = prepare_fast(flow, enc, dtype)
+            for i, t in enumerate(temps):
+                lt = flow.log_base(z_truth, t) + log_jac
+                _, lp = push_fast(flow, prepared, z, dtype, t)
+                out[i, s:s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
     return out
 
 

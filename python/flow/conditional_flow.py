@@ -246,13 +246,21 @@ class ConditionalFlow(nn.Module):
             raise ValueError(
                 f"x must be [B, ..., {self.dim}] with B = {encoding.shape[0]}, got {tuple(x.shape)}"
             )
+        z, log_jac = self.base_point(x, encoding)
+        return self.log_base(z) + log_jac
+
+    def base_point(self, x: torch.Tensor, encoding: torch.Tensor
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Labels ``x [B, ..., dim]`` (metres) -> base points ``z`` and ``log|dz/dx|`` (per m^dim)
+        ``[B, ...]``: ``log p(x) = log_base(z) + log|dz/dx|`` at any base temperature."""
         layers = self.layer_parameters(self.flow_parameters(encoding))
         z, logdet = self.to_base(self._standardize(x.to(self.dtype)), layers)
-        return self.log_base(z) + logdet - self._log_scale()
+        return z, logdet - self._log_scale()
 
-    def log_base(self, z: torch.Tensor) -> torch.Tensor:
-        """``log N(z; 0, T^2 I)`` of base points ``[..., dim] -> [...]``."""
-        t = self.base_temperature
+    def log_base(self, z: torch.Tensor, temperature: Optional[float] = None) -> torch.Tensor:
+        """``log N(z; 0, T^2 I)`` of base points ``[..., dim] -> [...]`` (``T``: the flow's
+        base temperature unless given)."""
+        t = self.base_temperature if temperature is None else float(temperature)
         return -0.5 * (z**2).sum(-1) / t**2 - self.dim * (math.log(t) + 0.5 * math.log(2 * math.pi))
 
     def sample_base(

@@ -133,17 +133,20 @@ def prepare_fast(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple[int,
     return theta.shape[0], layers
 
 
-def push_fast(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dtype):
-    """Standard-normal base points, shared ``[n, dim]`` or per event ``[B, n, dim]`` (scaled by
-    the flow's base temperature) -> samples ``[B, dim, n]`` (label units), ``log p [B, n]``."""
+def push_fast(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dtype,
+              temperature: Optional[float] = None):
+    """Standard-normal base points, shared ``[n, dim]`` or per event ``[B, n, dim]``, scaled by
+    the base temperature (the flow's unless given) -> samples ``[B, dim, n]`` (label units) and
+    ``log p [B, n]``."""
     b, layers = prepared
     n = z.shape[-2]
-    z = z.to(dtype) * getattr(flow, "base_temperature", 1.0)  # standard normal -> N(0, T^2)
+    t = flow.base_temperature if temperature is None else float(temperature)
+    z = z.to(dtype) * t  # standard normal -> N(0, T^2)
     if z.dim() == 2:
         y = z.T.unsqueeze(0).expand(b, -1, -1)  # [B, dim, n]
     else:
         y = z.transpose(1, 2)
-    log_p = flow.log_base(z).expand(b, n)
+    log_p = flow.log_base(z, t).expand(b, n)
     for offset, layer in layers:
         if isinstance(layer, TabulatedInverse):
             y, log_det = layer.from_base(y)

@@ -536,10 +536,10 @@ class Trainer:
             return
         model.head.base_temperature = cal.temperature
         self.calibration = cal.to_dict()
-        i68 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
+        i70 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
         logger.info("calibration on %d validation events: base temperature %.3f; coverage at "
                     "%.0f%%: %.3f -> %.3f", cal.n_events, cal.temperature,
-                    100 * cal.levels[i68], cal.coverage_before[i68], cal.coverage_after[i68])
+                    100 * cal.levels[i70], cal.coverage_before[i70], cal.coverage_after[i70])
 
     def _write_bundle(self, stopped: str) -> Optional[pathlib.Path]:
         """Write ``model.pt`` from the best validation weights (rank 0)."""
