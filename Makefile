@@ -38,6 +38,7 @@ quickstart: icetray-link
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests benchmarks resources
+	$(VENV)/bin/lint-imports
 
 test: lint icetray-link
 	$(PY) -m pytest -q

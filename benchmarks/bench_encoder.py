@@ -24,7 +24,7 @@ import torch
 import yaml
 from _common import best_time, write_rows
 from llp_gap_reco.encoder import BucketPolicy, LLPTransformerModel
-from llp_gap_reco.encoder.attention import BucketedAttention
+from llp_gap_reco.model.encoder.attention import BucketedAttention
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "encoder.json"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 from llp_gap_reco.flow import ConditionalFlow
-from llp_gap_reco.flow.jammy_backend import jammy_available
+from llp_gap_reco.model.flow.jammy_backend import jammy_available
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "flow.json"
@@ -173,7 +173,7 @@ def _jammy_row(quick: bool) -> dict:
             "source": "recorded anchor: 256 events "
             "in 238-264 s on this CPU (jammy_flows not installed here)",
         }
-    from llp_gap_reco.flow.jammy_backend import JammyFlow
+    from llp_gap_reco.model.flow.jammy_backend import JammyFlow
 
     jammy = JammyFlow("gggggt", conditional_input_dim=D)
     jammy.load_state_dict(build_flow(label_standardization=False).state_dict())

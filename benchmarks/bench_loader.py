@@ -33,6 +33,7 @@ import pyarrow as pa
 import torch
 import yaml
 from _common import write_rows
+from llp_gap_reco.data.parquet.format import DEFAULT_EVENTS_PER_FILE
 from llp_gap_reco.dataset import (
     LLPDataset,
     PackedLoader,
@@ -40,7 +41,6 @@ from llp_gap_reco.dataset import (
     llp_collate_fn,
     write_simulated_folder,
 )
-from llp_gap_reco.dataset.format import DEFAULT_EVENTS_PER_FILE
 from torch.utils.data import DataLoader
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "loader.json"

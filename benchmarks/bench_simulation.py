@@ -12,9 +12,9 @@ import pathlib
 import time
 
 from _common import write_rows
+from llp_gap_reco.data.simulation.summary import realism_summary
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
-from llp_gap_reco.simulation.summary import realism_summary
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "simulation.json"
 

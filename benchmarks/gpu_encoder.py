@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_encoder import encoder_flops, realistic_seqlens, settings  # noqa: E402
 from llp_gap_reco.encoder import LLPTransformerModel  # noqa: E402
-from llp_gap_reco.encoder.attention import get_backend  # noqa: E402
+from llp_gap_reco.model.encoder.attention import get_backend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -6,7 +6,7 @@ Standalone the package imports as ``llp_gap_reco``; inside an icetray build as
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .core.version import __version__
 
 __all__ = ["__version__", "LLPGapReco"]
 

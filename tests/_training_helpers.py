@@ -50,10 +50,10 @@ def mean_loss(model, loader) -> float:
 
 def make_bundle(folder: str, kind: str = "flow", seed: int = 0):
     """An untrained bundle for ``folder``: tiny encoder, head initialised from its labels."""
-    from llp_gap_reco.bundle import ModelBundle, build_head
+    from llp_gap_reco.data.parquet.reader import ConvertedFolder
     from llp_gap_reco.dataset import compute_normalization, read_data_file
-    from llp_gap_reco.dataset.reader import ConvertedFolder
     from llp_gap_reco.encoder import LLPTransformerModel
+    from llp_gap_reco.model.bundle import ModelBundle, build_head
 
     torch.manual_seed(seed)
     cf = ConvertedFolder(folder)

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 import yaml
-from llp_gap_reco.batch import PackedBatch
 from llp_gap_reco.bundle import load_bundle
 from llp_gap_reco.cli.main import main
+from llp_gap_reco.core.batch import PackedBatch
 from llp_gap_reco.encoder import LLPTransformerModel
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.flow import ConditionalFlow

@@ -19,6 +19,8 @@ from _dataset_helpers import (
     simulated_folder,
     write_original_folder,
 )
+from llp_gap_reco.core.status import Status
+from llp_gap_reco.data.parquet.format import TRUTH_KEYS
 from llp_gap_reco.dataset import (
     ConvertedFolder,
     ConvertedFolderWriter,
@@ -26,11 +28,9 @@ from llp_gap_reco.dataset import (
     read_data_file,
     write_simulated_folder,
 )
-from llp_gap_reco.dataset.format import TRUTH_KEYS
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
-from llp_gap_reco.status import Status
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_simulated_folder_resume_matches_uninterrupted(tmp_path, monkeypatch):
     ref = str(tmp_path / "ref")
     write_simulated_folder(ref, 60, seed=3, events_per_file=20, progress=False)
     part = str(tmp_path / "part")
-    import llp_gap_reco.dataset.simulated as sim_mod
+    import llp_gap_reco.data.parquet.simulated as sim_mod
 
     monkeypatch.setattr(sim_mod, "_CHUNK", 25)
     calls = {"n": 0}

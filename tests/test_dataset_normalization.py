@@ -12,13 +12,13 @@ from _dataset_helpers import (
     simulated_folder,
     some_normalization,
 )
+from llp_gap_reco.data.parquet.format import DatasetFormatError
 from llp_gap_reco.dataset import (
     ConvertedFolder,
     Normalization,
     compute_normalization,
     read_data_file,
 )
-from llp_gap_reco.dataset.format import DatasetFormatError
 
 
 def test_yaml_round_trip_in_user_format(tmp_path):

@@ -8,8 +8,8 @@ import logging
 import pytest
 import torch
 from llp_gap_reco.encoder import BucketPolicy, LLPTransformerModel
-from llp_gap_reco.encoder.attention import BucketedAttention, PaddedAttention, get_backend
-from llp_gap_reco.encoder.settings import PRESETS
+from llp_gap_reco.model.encoder.attention import BucketedAttention, PaddedAttention, get_backend
+from llp_gap_reco.model.encoder.settings import PRESETS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -98,7 +98,7 @@ def test_backends_agree_under_autocast():
 
 
 def test_row_chunked_inference_equals_whole_layers(monkeypatch):
-    from llp_gap_reco.encoder.layer import EncoderStack
+    from llp_gap_reco.model.encoder.layer import EncoderStack
 
     model = LLPTransformerModel(**PRESETS["large"], attention_backend="torch").eval()
     x, seqlens = _random_batch(3, 11, n_events=12, long_event=150)
@@ -140,7 +140,7 @@ def test_length_one_events_output_their_value():
 def test_xformers_preference_falls_back_to_torch_on_cpu_with_one_log_line(caplog):
     model = LLPTransformerModel(input_dim=5, attn_package="xformers")
     x, seqlens = _random_batch(0, 5, n_events=4, max_len=10)
-    with caplog.at_level(logging.INFO, logger="llp_gap_reco.encoder.model"):
+    with caplog.at_level(logging.INFO, logger="llp_gap_reco.model.encoder.model"):
         model(x, seqlens)
         model(x, seqlens)
     notes = [r.getMessage() for r in caplog.records if "xformers" in r.getMessage()]
@@ -259,7 +259,7 @@ class _FakeFmha:
 
 
 def test_xformers_probe_reports_a_build_without_kernels(monkeypatch):
-    from llp_gap_reco.encoder.attention import xformers_backend as xb
+    from llp_gap_reco.model.encoder.attention import xformers_backend as xb
 
     broken = _FakeFmha(NotImplementedError("No operator found for `memory_efficient_attention`"))
     monkeypatch.setattr(xb, "_fmha", lambda: broken)

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from llp_gap_reco.batch import pack, unpack
+from llp_gap_reco.core.batch import pack, unpack
 from llp_gap_reco.encoder import LLPTransformerModel
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -191,7 +191,7 @@ def test_model_matches_naive_float64_reference(variant, backend):
 
 
 def test_float32_default_preset_matches_reference():
-    from llp_gap_reco.encoder.settings import PRESETS
+    from llp_gap_reco.model.encoder.settings import PRESETS
 
     model = LLPTransformerModel(**PRESETS["default"]).eval()
     _randomize(model)

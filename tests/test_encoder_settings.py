@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 from llp_gap_reco.encoder import DEFAULT_SETTINGS, LLPTransformerModel
-from llp_gap_reco.encoder.settings import PRESETS
+from llp_gap_reco.model.encoder.settings import PRESETS
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

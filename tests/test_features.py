@@ -8,10 +8,10 @@ import copy
 import numpy as np
 import pytest
 from _features_reference import FULL_CONFIG, random_event, reference_features
+from llp_gap_reco.core.status import Status
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry, UnknownOMKeyError
 from llp_gap_reco.simulation import simulate
-from llp_gap_reco.status import Status
 
 # float32 output vs float64 reference: relative 1e-6, absolute 1e-6 x the column's scale
 RTOL = 1e-6

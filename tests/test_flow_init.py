@@ -74,7 +74,7 @@ def test_original_convention_in_metres_saturates_t_bound_with_a_warning(caplog):
     """Unstandardised labels (sigma ~ 300 m > t_width_max = 100): fitted within the bound."""
     labels = vertex_labels(1000, seed=0)
     flow = ConditionalFlow("gggggt", conditional_input_dim=8, label_standardization=False)
-    with caplog.at_level(logging.WARNING, logger="llp_gap_reco.flow.init"):
+    with caplog.at_level(logging.WARNING, logger="llp_gap_reco.model.flow.init"):
         flow.init_from_labels(labels, seed=0)
     assert "width bounds" in caplog.text
     held_out = vertex_labels(500, seed=1)

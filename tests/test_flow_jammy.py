@@ -13,7 +13,7 @@ pytestmark = pytest.mark.jammy
 
 
 def _jammy(flow_defs: str, d: int):
-    from llp_gap_reco.flow.jammy_backend import JammyFlow
+    from llp_gap_reco.model.flow.jammy_backend import JammyFlow
 
     return JammyFlow(flow_defs, conditional_input_dim=d)
 

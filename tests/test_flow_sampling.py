@@ -112,7 +112,7 @@ def test_samples_are_reparameterised():
 
 
 def test_safeguarded_newton_solves_cubic_and_tolerates_nan():
-    from llp_gap_reco.flow.root_finding import solve_increasing
+    from llp_gap_reco.model.flow.root_finding import solve_increasing
 
     roots = torch.linspace(-30.0, 30.0, 101, dtype=torch.float64)
     target = roots**3 + 0.01 * roots  # increasing; flat near 0 so Newton needs the bracket

@@ -8,8 +8,8 @@ import pytest
 import torch
 from _flow_helpers import encodings, initialised_flow
 from conftest import one_torch_thread
+from llp_gap_reco.core.status import Status
 from llp_gap_reco.flow import ConditionalFlow, PosteriorSummary
-from llp_gap_reco.status import Status
 from scipy.stats import chi2
 
 pytestmark = pytest.mark.usefixtures("single_thread")

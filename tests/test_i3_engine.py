@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from llp_gap_reco.core.status import Status
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.i3.engine import BatchingEngine
 from llp_gap_reco.i3.frame_queue import FrameQueue
 from llp_gap_reco.i3.results import EventResult
 from llp_gap_reco.simulation import simulate
-from llp_gap_reco.status import Status
 
 GEO = Geometry.icecube86_like()
 PULSES = "Pulses"

@@ -190,7 +190,7 @@ def test_physics_before_geometry_is_a_clear_error(files):
 
 def test_simulate_i3_and_convert_cli(files, tmp_path):
     from llp_gap_reco.cli.main import main
-    from llp_gap_reco.dataset.reader import ConvertedFolder
+    from llp_gap_reco.data.parquet.reader import ConvertedFolder
 
     i3 = str(tmp_path / "sim.i3.gz")
     assert main(["simulate", "--events", "30", "--seed", "4", "--i3", i3]) == 0

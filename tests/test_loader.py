@@ -16,7 +16,7 @@ from _dataset_helpers import (
     simulated_folder,
     some_normalization,
 )
-from llp_gap_reco.batch import PackedBatch, unpack
+from llp_gap_reco.core.batch import PackedBatch, unpack
 from llp_gap_reco.dataset import (
     DatasetFormatError,
     Normalization,

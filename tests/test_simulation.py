@@ -6,9 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from llp_gap_reco.geometry import Geometry
-from llp_gap_reco.simulation import TRUTH_KEYS, direction_of_travel, simulate
-from llp_gap_reco.simulation.constants import (
+from llp_gap_reco.data.simulation.constants import (
     C_ICE,
     MUON_LOSS_A,
     MUON_LOSS_B,
@@ -16,10 +14,12 @@ from llp_gap_reco.simulation.constants import (
     PANDEL_LAMBDA_A,
     PANDEL_TAU,
 )
-from llp_gap_reco.simulation.light import TAN_THETA_C
-from llp_gap_reco.simulation.muon import energy_after, muon_range
-from llp_gap_reco.simulation.pulses import pandel_delay
-from llp_gap_reco.simulation.summary import realism_summary
+from llp_gap_reco.data.simulation.light import TAN_THETA_C
+from llp_gap_reco.data.simulation.muon import energy_after, muon_range
+from llp_gap_reco.data.simulation.pulses import pandel_delay
+from llp_gap_reco.data.simulation.summary import realism_summary
+from llp_gap_reco.geometry import Geometry
+from llp_gap_reco.simulation import TRUTH_KEYS, direction_of_travel, simulate
 from scipy.spatial import Delaunay
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from ..evaluation.calibration import calibrate_bundle
+from ..model.bundle import load_bundle, save_bundle
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
 
-    from ..bundle import load_bundle, save_bundle
-    from ..evaluation.calibration import calibrate_bundle
 
     if os.path.abspath(args.out) == os.path.abspath(args.model):
         raise SystemExit("calibrate: --out must differ from --model (the input stays as it is)")

@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        # needs icecube, an optional dependency
         from ..i3.convert import convert_files
     except ImportError as err:
         print(f"error: convert needs the IceCube software (import icecube failed: {err})",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..evaluation.evaluate import evaluate
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.evaluate import evaluate
 
     rep = evaluate(args.model, args.data, args.out, baseline=args.baseline,
                    n_samples=args.samples, coverage_samples=args.coverage_samples,

@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from ..features import FeatureExtractor
-from ..status import Status
+from ..core.status import Status
+from ..data.features import FeatureExtractor
 from .simulate import add_simulation_arguments, events_from_args, geometry_from_args
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..model.bundle import save_bundle
+from ..model.seed_import import import_seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,8 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bundle import save_bundle
-    from ..training.seed_import import import_seed
 
     bundle = import_seed(args.settings, args.encoder_state, args.flow_state, args.normalization,
                          args.feature_indices, args.feature_config, args.target_scaled)

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from .. import __version__
+from ..core.version import __version__
 
 #: subcommand modules inside :mod:`llp_gap_reco.cli`, in the order ``--help`` lists them
 SUBCOMMANDS = [

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from ..evaluation.predictions import predict_folder
+from ..model.bundle import load_bundle
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,8 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bundle import load_bundle
-    from ..evaluation.predictions import predict_folder
 
     bundle = load_bundle(args.model, device=args.device)
     t0 = time.perf_counter()

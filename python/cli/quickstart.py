@@ -18,8 +18,17 @@ import argparse
 import json
 import logging
 import pathlib
+import shutil
 import sys
 import time
+
+from ..data.parquet import write_simulated_folder
+from ..evaluation.evaluate import evaluate
+from ..evaluation.predictions import predict_folder
+from ..model.bundle import load_bundle
+from ..training import train
+from ..training.config import QUICK, load_train_config
+from ..training.ddp import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +58,6 @@ def _stage(name: str) -> None:
 
 
 def _simulate(out: pathlib.Path, args) -> tuple[pathlib.Path, pathlib.Path]:
-    from ..dataset import write_simulated_folder
 
     folders = {"train": (args.train_events, args.seed), "test": (args.test_events, args.seed + 1)}
     for name, (n, seed) in folders.items():
@@ -65,7 +73,6 @@ def _simulate(out: pathlib.Path, args) -> tuple[pathlib.Path, pathlib.Path]:
 
 def _train(data: pathlib.Path, run: pathlib.Path, minutes: float, device: str, seed: int,
            loss: str) -> pathlib.Path:
-    from ..training import train
 
     model = run / "model.pt"
     if model.exists():
@@ -80,7 +87,6 @@ def _train(data: pathlib.Path, run: pathlib.Path, minutes: float, device: str, s
 
 def quick_config(**overrides):
     """``configs/train_quick.yaml`` (its Python mirror when installed without configs/)."""
-    from ..training.config import QUICK, load_train_config
 
     path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "train_quick.yaml"
     if path.exists():
@@ -90,14 +96,12 @@ def quick_config(**overrides):
 
 def _i3(out: pathlib.Path, model: pathlib.Path, n_events: int, seed: int) -> None:
     try:
-        from icecube import dataio  # noqa: F401
-        from icecube.icetray import I3Tray
+        # the tray stage needs icecube, an optional dependency
+        from ..i3.simulated_i3 import write_simulated_i3
+        from ..i3.tray import reconstruct_files
     except ImportError:
         print("icecube is not importable here: skipping the I3 tray stage")
         return
-    from .. import LLPGapReco
-    from ..i3.simulated_i3 import write_simulated_i3
-
     (out / "i3").mkdir(parents=True, exist_ok=True)
     infile, outfile = out / "i3" / "simulated.i3.zst", out / "i3" / "reconstructed.i3.zst"
     if outfile.exists():
@@ -105,22 +109,12 @@ def _i3(out: pathlib.Path, model: pathlib.Path, n_events: int, seed: int) -> Non
         return
     if not infile.exists():
         write_simulated_i3(str(infile), n_events, seed=seed + 2, run_id=seed + 2)
-    tmp = str(outfile) + ".part"
-    tray = I3Tray()
-    tray.AddModule("I3Reader", "reader", Filename=str(infile))
-    tray.AddModule(LLPGapReco, "llpreco", ModelPath=str(model), SubEventStream="InIceSplit")
-    tray.AddModule("I3Writer", "writer", Filename=tmp)
-    t0 = time.perf_counter()
-    tray.Execute()
-    pathlib.Path(tmp).replace(outfile)
+    seconds = reconstruct_files([infile], outfile, model, SubEventStream="InIceSplit")
     print(f"{outfile}: {n_events} events through I3Reader -> LLPGapReco -> I3Writer in "
-          f"{time.perf_counter() - t0:.1f} s")
+          f"{seconds:.1f} s")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.evaluate import evaluate
-    from ..evaluation.predictions import predict_folder
-    from ..training.ddp import resolve_device
 
     t_start = time.perf_counter()
     out = pathlib.Path(args.out).resolve()
@@ -136,7 +130,6 @@ def run(args: argparse.Namespace) -> int:
                       "mse")
 
     _stage("3/5 reconstruct the test set")
-    from ..bundle import load_bundle
 
     preds = out / "predictions.parquet"
     if not preds.exists():
@@ -150,7 +143,6 @@ def run(args: argparse.Namespace) -> int:
     _stage("5/5 evaluate")
     report_dir = out / "report"
     rep = evaluate(model, test_dir, report_dir, baseline=baseline, device=device)
-    import shutil
 
     shutil.copy2(model, report_dir / "model.pt")
     _print_headline(rep)

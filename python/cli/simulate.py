@@ -7,9 +7,11 @@ import sys
 import time
 from typing import Optional
 
-from ..geometry import Geometry
-from ..simulation import KINDS, simulate
-from ..simulation.summary import TAIL_HIT_DOMS, realism_summary
+from ..core.geometry import Geometry
+from ..data.parquet import write_simulated_folder
+from ..data.parquet.format import DEFAULT_EVENTS_PER_FILE
+from ..data.simulation import KINDS, simulate
+from ..data.simulation.summary import TAIL_HIT_DOMS, realism_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
     """``--out DIR``: write a converted parquet folder instead of only summarising."""
-    from ..dataset.format import DEFAULT_EVENTS_PER_FILE
 
     g = p.add_argument_group("converted parquet output")
     g.add_argument("--out", default=None, metavar="DIR",
@@ -94,7 +95,6 @@ def print_summary(s: dict, seconds: float) -> None:
 
 
 def write_folder(args: argparse.Namespace) -> int:
-    from ..dataset import write_simulated_folder
 
     t0 = time.perf_counter()
     try:
@@ -117,6 +117,7 @@ def write_folder(args: argparse.Namespace) -> int:
 
 def write_i3(args: argparse.Namespace) -> int:
     try:
+        # I3 output needs icecube, an optional dependency
         from ..i3.simulated_i3 import write_simulated_i3
     except ImportError as err:
         print(f"llp-gap-reco simulate: --i3 needs the IceCube software ({err})", file=sys.stderr)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..training import load_train_config, train
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,7 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import load_train_config, train
 
     cfg = load_train_config(args.config, epochs=args.epochs, loss=args.loss,
                             max_minutes=args.max_minutes, device=args.device, seed=args.seed,

@@ -20,7 +20,9 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import torch
 
+from ..model.flow.summary import prepare_tabulated, push_base_points
 from .coverage import coverage_curve, hdr_rank
+from .predictions import batches
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,6 @@ def hdr_ranks(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples: int 
     with 256 shared points the coverage at 68% moved by 5 points between two draws). The same
     points serve every temperature, and the g tables are built once per chunk of events; the
     samples' densities in ``dtype`` (float32: ~1e-4 relative, far below the Monte Carlo error)."""
-    from ..flow.summary import prepare_fast, push_fast
 
     temps = [flow.base_temperature] if temperatures is None else [float(t) for t in temperatures]
     gen = torch.Generator().manual_seed(seed)
@@ -63,10 +64,10 @@ def hdr_ranks(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples: int 
             z_truth, log_jac = flow.base_point(truth[s:s + chunk_size].to(enc.device), enc)
             z = torch.randn(enc.shape[0], n_samples, flow.dim, generator=gen,
                             dtype=torch.float64).to(enc.device)
-            prepared = prepare_fast(flow, enc, dtype)
+            prepared = prepare_tabulated(flow, enc, dtype)
             for i, t in enumerate(temps):
                 lt = flow.log_base(z_truth, t) + log_jac
-                _, lp = push_fast(flow, prepared, z, dtype, t)
+                _, lp = push_base_points(flow, prepared, z, dtype, t)
                 out[i, s:s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
     return out
 
@@ -122,7 +123,6 @@ def calibrate_bundle(bundle, data, max_events: int = 4000, n_samples: int = 256,
                      batch_size: int = 256) -> Calibration:
     """Fit and set the base temperature of a flow ``bundle`` on a labeled converted folder
     (or list of files) the model was not trained on; records it in ``bundle.training``."""
-    from .predictions import batches
 
     if bundle.kind != "flow":
         raise ValueError(f"{bundle.path}: only a flow model has a posterior width to calibrate")

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..bundle import ModelBundle, load_bundle
-from ..status import Status
+from ..core.status import Status
+from ..model.bundle import ModelBundle, load_bundle
+from ..model.flow.summary import tabulated_samples
 from . import plots
 from .coverage import DEFAULT_LEVELS, coverage_curve, hdr_rank, threshold_coverage
 from .predictions import _np, batches, posterior
@@ -36,17 +37,9 @@ def posterior_samples(flow, enc: torch.Tensor, z: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from standard-normal base points
     ``z``, one set per event ``[B, n, 6]`` (or shared ``[n, 6]``): the flow's tabulated inversion
-    in float64 (accurate to ~1e-4 sigma, far below the Monte Carlo error of the coverage), else
-    its Newton inversion."""
+    in float64 (accurate to ~1e-4 sigma, far below the Monte Carlo error of the coverage)."""
     with torch.inference_mode():
-        try:
-            from ..flow.summary import _fast_samples
-        except ImportError:
-            zb = z.to(flow.dtype)
-            if zb.dim() == 2:
-                zb = zb.unsqueeze(0).expand(enc.shape[0], -1, -1)
-            return flow.sample_base(zb, enc)
-        x, log_p = _fast_samples(flow, enc, z, torch.float64)
+        x, log_p = tabulated_samples(flow, enc, z, torch.float64)
         return x.transpose(1, 2), log_p
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pathlib
 from typing import Iterator, Optional, Union
 
 import numpy as np
@@ -21,8 +20,10 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from ..batch import PackedBatch
-from ..bundle import ModelBundle
+from ..core.atomic import atomic_path
+from ..core.batch import PackedBatch
+from ..data.parquet import PackedLoader
+from ..model.bundle import ModelBundle
 from .resolution import TARGET_NAMES, gap_length
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size
             targets: Optional[bool] = None) -> tuple[Iterator[PackedBatch], int]:
     """Packed batches of a folder (or a list of its data files) in file order, normalised as
     ``bundle`` expects; and the number of events."""
-    from ..dataset import PackedLoader
 
     src = [str(f) for f in data] if isinstance(data, (list, tuple)) else str(data)
     loader = PackedLoader(src, batch_size=batch_size, normalization=bundle.normalization,
@@ -99,26 +99,24 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
     if bundle.kind != "flow":
         raise ValueError(f"{bundle.path}: a '{bundle.kind}' model has no posterior to predict; "
                          "use a model trained with the flow loss")
-    out = pathlib.Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     it, total = batches(bundle, data, batch_size)
-    writer, n = None, 0
-    try:
-        with tqdm(total=total, unit="ev", desc="predict", disable=not progress) as bar:
-            for batch in it:
-                summary, lt = posterior(bundle, batch, n_samples, seed)
-                table = _table(summary_columns(summary, batch, lt))
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
-                n += table.num_rows
-                bar.update(table.num_rows)
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise ValueError(f"{data}: no events to predict")
-    os.replace(tmp, out)
+    n = 0
+    with atomic_path(out) as tmp:
+        writer = None
+        try:
+            with tqdm(total=total, unit="ev", desc="predict", disable=not progress) as bar:
+                for batch in it:
+                    summary, lt = posterior(bundle, batch, n_samples, seed)
+                    table = _table(summary_columns(summary, batch, lt))
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+                    n += table.num_rows
+                    bar.update(table.num_rows)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"{data}: no events to predict")
     logger.info("wrote %d events to %s", n, out)
     return n

@@ -7,6 +7,8 @@ import math
 import pathlib
 from typing import Any
 
+from ..core.atomic import atomic_write_text
+
 
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None."""
@@ -49,7 +51,7 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
     out_dir.mkdir(parents=True, exist_ok=True)
     report = _clean(report)
     jpath = out_dir / "report.json"
-    jpath.write_text(json.dumps(report, indent=2))
+    atomic_write_text(jpath, json.dumps(report, indent=2))
 
     cov = report["coverage"]
     md = [
@@ -91,5 +93,5 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         "",
     ]
     mpath = out_dir / "report.md"
-    mpath.write_text("\n".join(md))
+    atomic_write_text(mpath, "\n".join(md))
     return jpath, mpath

@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 from icecube import dataclasses
 
-from ..geometry import Geometry
+from ..core.geometry import Geometry
 from .outputs import write_result
 from .results import EventResult
 

@@ -15,11 +15,13 @@ import math
 import os
 from typing import Optional, Sequence
 
+import numpy as np
 from icecube import dataclasses, icetray
 from tqdm import tqdm
 
-from ..dataset.writer import ConvertedFolderWriter
-from ..features import FeatureExtractor
+from ..data.features import FeatureExtractor
+from ..data.parquet.writer import ConvertedFolderWriter
+from . import logging_bridge
 from .access import I3FrameAccess
 from .frame_features import frame_features
 
@@ -73,7 +75,6 @@ class I3ToParquet(icetray.I3Module):
         self.AddOutBox("OutBox")
 
     def Configure(self):
-        from . import logging_bridge
 
         logging_bridge.install()
         self.extractor = FeatureExtractor(self.GetParameter("FeatureConfig"))
@@ -127,7 +128,6 @@ class I3ToParquet(icetray.I3Module):
 
 
 def _empty(dim: int):
-    import numpy as np
 
     return np.zeros((0, dim), np.float32)
 
@@ -137,7 +137,8 @@ def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
                   sub_event_stream: Optional[str] = "InIceSplit", progress: bool = True) -> str:
     """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be
     None when the inputs carry their own G frame."""
-    from icecube import dataio  # noqa: F401  (registers I3Reader)
+    # dataio registers I3Reader; imported here so the module loads without the full tray
+    from icecube import dataio  # noqa: F401
     from icecube.icetray import I3Tray
 
     files = ([gcd] if gcd else []) + list(inputs)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
-from ..status import Status
+from ..core.status import Status
 from .frame_features import frame_features
 from .frame_queue import FrameQueue
 from .results import EventResult

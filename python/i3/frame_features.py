@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..status import Status
+from ..core.status import Status
 
 logger = logging.getLogger(__name__)
 

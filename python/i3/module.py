@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import time
 
+import torch
 from icecube import icetray
 from icecube.icetray import logging as i3logging
 
+from ..model.bundle import load_bundle
 from . import logging_bridge
 from .access import I3FrameAccess
 from .engine import BatchingEngine
@@ -55,9 +57,7 @@ class LLPGapReco(icetray.I3Module):
         self.AddOutBox("OutBox")
 
     def Configure(self):
-        import torch
 
-        from ..bundle import load_bundle
 
         logging_bridge.install()
         path = self.GetParameter("ModelPath")

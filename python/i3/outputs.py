@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from icecube import dataclasses
 
-from ..status import Status
+from ..core.status import Status
 from .results import EventResult
 
 _INSUFFICIENT = {Status.PULSES_MISSING, Status.NO_PULSES, Status.NO_DOMS_AFTER_CLEANING}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..status import Status
+from ..core.status import Status
 
 _NAN6 = np.full(6, np.nan)
 

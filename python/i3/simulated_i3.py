@@ -15,8 +15,8 @@ from typing import Optional
 import numpy as np
 from icecube import dataclasses, dataio, icetray
 
-from ..geometry import Geometry
-from ..simulation import simulate
+from ..core.geometry import Geometry
+from ..data.simulation import simulate
 
 logger = logging.getLogger(__name__)
 

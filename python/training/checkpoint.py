@@ -1,51 +1,17 @@
-"""Atomic checkpoints and RNG state capture.
+"""Checkpoint loading and RNG state capture.
 
-Every file is written to a temporary name in the same folder, flushed to disk, and renamed over
-the target (``os.replace``), so a process killed at any moment (SIGKILL included) leaves either
-the previous complete file or the new complete one. Checkpoints hold only tensors and plain
-Python containers and load with ``torch.load(weights_only=True)``.
+Checkpoints are written with :func:`llp_gap_reco.core.atomic.atomic_torch_save` (a process
+killed at any moment leaves the previous complete file or the new one); they hold only tensors
+and plain Python containers and load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
-import os
 import pathlib
 import random
-import tempfile
-from typing import Any
 
 import numpy as np
 import torch
-
-
-def atomic_save(obj: Any, path: str | pathlib.Path) -> pathlib.Path:
-    """``torch.save`` to ``path`` atomically (temp file + fsync + rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(text: str, path: str | pathlib.Path) -> pathlib.Path:
-    """Write a text file atomically."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def load_checkpoint(path: str | pathlib.Path) -> dict:

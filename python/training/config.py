@@ -12,7 +12,7 @@ import dataclasses
 import pathlib
 from typing import Any, Optional
 
-import yaml
+from ..core.yaml_file import read_yaml
 
 
 @dataclasses.dataclass
@@ -103,8 +103,7 @@ def load_train_config(path: str | pathlib.Path | None = None, **overrides: Any) 
     """Package defaults, overridden by the YAML file at ``path`` and then by ``overrides``."""
     d: dict[str, Any] = {}
     if path is not None:
-        text = pathlib.Path(path).read_text()
-        d = yaml.safe_load(text) or {}
+        d = read_yaml(path, "training config") or {}
         if not isinstance(d, dict):
             raise ValueError(f"{path}: expected a mapping of training keys at top level")
     d.update({k: v for k, v in overrides.items() if v is not None})

@@ -16,6 +16,7 @@ exactly where the checkpoint was taken (bit-identical on one CPU process).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
@@ -28,14 +29,19 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import torch
-import yaml
+from torch.distributed.algorithms.join import Join
 from tqdm import tqdm
 
-from .. import __version__
-from ..bundle import ModelBundle, build_head, save_bundle
+from ..core.atomic import atomic_torch_save, atomic_write_text, atomic_write_yaml
+from ..core.version import __version__
+from ..data.features.config import DEFAULT_CONFIG
+from ..data.parquet import PackedLoader, compute_normalization, read_data_file, split_files
+from ..data.parquet.normalization import Normalization
+from ..data.parquet.reader import ConvertedFolder
+from ..evaluation.calibration import collect_encodings, fit_temperature
+from ..model.bundle import ModelBundle, build_head, save_bundle
+from ..model.encoder import LLPTransformerModel
 from .checkpoint import (
-    atomic_save,
-    atomic_write_text,
     load_checkpoint,
     rng_state,
     seed_everything,
@@ -78,7 +84,6 @@ class TrainResult:
 def _feature_config(folder) -> dict:
     cfg = folder.manifest.get("feature_config")
     if cfg is None:
-        from ..features.config import DEFAULT_CONFIG
 
         logger.warning("%s has no feature config in its manifest; assuming the package default",
                        folder.path)
@@ -88,7 +93,6 @@ def _feature_config(folder) -> dict:
 
 def _init_labels(files: list[str], n: int) -> torch.Tensor:
     """The first ``n`` training labels ``[n, 6]`` (metres), in file order."""
-    from ..dataset import read_data_file
 
     out, have = [], 0
     for f in files:
@@ -113,9 +117,6 @@ class Trainer:
 
     def __init__(self, data: Union[str, pathlib.Path], out_dir: Union[str, pathlib.Path],
                  config: TrainConfig, resume: bool = False) -> None:
-        from ..dataset import PackedLoader, compute_normalization, split_files
-        from ..dataset.normalization import Normalization
-        from ..dataset.reader import ConvertedFolder
 
         self.config = cfg = config
         self.ctx: DistContext = init_distributed(cfg.device)
@@ -200,7 +201,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ construction
     def _build_model(self, dim: int, ck: Optional[dict]) -> GapRecoModel:
-        from ..encoder import LLPTransformerModel
 
         cfg = self.config
         if ck is not None:
@@ -286,7 +286,7 @@ class Trainer:
             return None
         state = self._state()
         state["rng_per_rank"] = rngs
-        return atomic_save(state, self.ckpt_dir / f"{name}.pt")
+        return atomic_torch_save(self.ckpt_dir / f"{name}.pt", state)
 
     def _restore(self, ck: dict) -> None:
         self.model.load_state_dict(ck["model"], strict=True)
@@ -381,8 +381,7 @@ class Trainer:
         cfg = self.config
         self._t0 = time.perf_counter()
         if self.ctx.is_main:
-            atomic_write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False),
-                              self.out_dir / "config.yaml")
+            atomic_write_yaml(self.out_dir / "config.yaml", cfg.to_dict())
         tb = self._tensorboard()
         stopped = "epochs"
         if self.global_step == 0 and not self.history:
@@ -462,10 +461,8 @@ class Trainer:
 
     def _join(self):
         if self.ctx.distributed and self.config.max_doms_per_batch is not None:
-            from torch.distributed.algorithms.join import Join
 
             return Join([self.ddp_model])
-        import contextlib
 
         return contextlib.nullcontext()
 
@@ -474,6 +471,7 @@ class Trainer:
         if not self.ctx.is_main:
             return None
         try:
+            # optional heavy dependency (the dev extra)
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             logger.info("tensorboard not installed; metrics go to metrics.csv only")
@@ -487,7 +485,7 @@ class Trainer:
         w = csv.DictWriter(buf, fieldnames=list(row))
         w.writeheader()
         w.writerows(self.history)
-        atomic_write_text(buf.getvalue(), self.out_dir / "metrics.csv")
+        atomic_write_text(self.out_dir / "metrics.csv", buf.getvalue())
         if tb is not None:
             for k in ("train_loss", "val_loss", "lr", "skipped_batches"):
                 tb.add_scalar(k, row[k], row["epoch"])
@@ -519,8 +517,6 @@ class Trainer:
 
     def _calibrate(self, model: GapRecoModel) -> None:
         """Fit the base temperature of ``model``'s flow on the validation files (in place)."""
-        from ..dataset import PackedLoader
-        from ..evaluation.calibration import collect_encodings, fit_temperature
 
         # every validation file (self.val_loader holds this rank's share under DDP)
         loader = PackedLoader(self.val_files, batch_size=256, normalization=self.normalization,

@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from .g_layer import GParams
+from .init import init_from_labels
 from .layout import LayerSlot, build_layout
+from .summary import summarize
 from .t_layer import TParams
 
 logger = logging.getLogger(__name__)
@@ -295,12 +297,10 @@ class ConditionalFlow(nn.Module):
         self, labels: torch.Tensor, seed: int = 0, damping_factor: float = 1000.0
     ) -> None:
         """Data-driven initialisation (the original ``init_params``); see ``flow.init``."""
-        from .init import init_from_labels
 
         init_from_labels(self, labels, seed=seed, damping_factor=damping_factor)
 
     def summarize(self, encoding: torch.Tensor, n_samples: int = 512, seed: int = 0, **kwargs: Any):
         """Posterior summary per event (quasi-Monte Carlo); see ``flow.summary.summarize``."""
-        from .summary import summarize
 
         return summarize(self, encoding, n_samples=n_samples, seed=seed, **kwargs)

@@ -9,6 +9,9 @@ from typing import Mapping, Optional
 import numpy as np
 from tqdm import tqdm
 
+from ...core.geometry import Geometry
+from ..features import FeatureExtractor
+from ..simulation import simulate
 from .format import DEFAULT_EVENTS_PER_FILE, DEFAULT_ROW_GROUP_SIZE
 from .writer import ConvertedFolderWriter
 
@@ -40,9 +43,6 @@ def write_simulated_folder(
     manifest. A rerun with ``resume=True`` continues after the last complete data file (the
     simulator is deterministic per event, so the result equals an uninterrupted run).
     """
-    from ..features import FeatureExtractor
-    from ..geometry import Geometry
-    from ..simulation import simulate
 
     geometry = geometry if geometry is not None else Geometry.icecube86_like()
     fx = FeatureExtractor(feature_config)

@@ -157,6 +157,7 @@ def sdpa_kernels(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type != "cuda":
         return contextlib.nullcontext()
     try:
+        # optional: torch.nn.attention exists from torch 2.3 on
         from torch.nn.attention import SDPBackend, sdpa_kernel
     except ImportError:  # torch < 2.3
         return contextlib.nullcontext()

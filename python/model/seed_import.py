@@ -20,10 +20,15 @@ import os
 from typing import Any, Optional, Union
 
 import torch
-import yaml
 
-from .. import __version__
-from ..bundle import ModelBundle
+from ..core.version import __version__
+from ..core.yaml_file import read_yaml
+from ..data.features import FeatureExtractor
+from ..data.parquet.normalization import Normalization
+from ..data.parquet.reader import feature_dim, load_feature_indices
+from .bundle import ModelBundle
+from .encoder import LLPTransformerModel
+from .flow import ConditionalFlow
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +37,7 @@ _FLOW_KEYS = ("flow_defs", "pdf_defs", "layers", "type")
 
 
 def _yaml(path: PathLike, what: str) -> Any:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} not found: {path}")
-    with open(path) as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(path, what)
 
 
 def _state(path: PathLike, what: str) -> dict:
@@ -65,11 +67,6 @@ def import_seed(settings: PathLike, encoder_state: PathLike, flow_state: PathLik
                 feature_config: Union[None, PathLike, dict] = None,
                 target_scaled: bool = False) -> ModelBundle:
     """Original artefacts -> :class:`ModelBundle` (see module docstring)."""
-    from ..dataset.normalization import Normalization
-    from ..dataset.reader import feature_dim, load_feature_indices
-    from ..encoder import LLPTransformerModel
-    from ..features import FeatureExtractor
-    from ..flow import ConditionalFlow
 
     cfg = _yaml(settings, "settings YAML")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("settings"), dict):

@@ -21,8 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from .. import __version__
-from ..status import Status
+from ...core.atomic import atomic_write, atomic_write_json, atomic_write_text
+from ...core.status import Status
+from ...core.version import __version__
+from ..features import FeatureExtractor
 from .format import (
     DEFAULT_EVENTS_PER_FILE,
     DEFAULT_ROW_GROUP_SIZE,
@@ -45,20 +47,6 @@ logger = logging.getLogger(__name__)
 DATA_COMPRESSION = "lz4"
 #: muon columns also stored in the data files, so the index file can be rebuilt from them
 MUON_COLUMNS = tuple(MUON_KEYS.values())
-
-
-def _atomic_write(path: str, write) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(path: str, obj: dict) -> None:
-    def w(tmp):
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=False)
-
-    _atomic_write(path, w)
 
 
 class ConvertedFolderWriter:
@@ -95,7 +83,6 @@ class ConvertedFolderWriter:
         if events_per_file < 1 or row_group_size < 1:
             raise ValueError("events_per_file and row_group_size must be >= 1")
         if feature_indices is None:
-            from ..features import FeatureExtractor
 
             fx = FeatureExtractor(feature_extractor_config)
             feature_indices, feature_extractor_config = fx.feature_indices, fx.config
@@ -310,7 +297,7 @@ class ConvertedFolderWriter:
             return
         name = data_file_name(self.prefix, len(self.files))
         table = self._table()
-        _atomic_write(
+        atomic_write(
             os.path.join(self.out_dir, name),
             lambda tmp: pq.write_table(
                 table,
@@ -341,7 +328,7 @@ class ConvertedFolderWriter:
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self._params(),
         }
-        _write_json(os.path.join(self.out_dir, MANIFEST_FILE), man)
+        atomic_write_json(os.path.join(self.out_dir, MANIFEST_FILE), man)
 
     def _write_folder_files(self) -> None:
         index_cols = {c: [] for c in index_schema().names}
@@ -364,7 +351,7 @@ class ConvertedFolderWriter:
             },
             schema=schema,
         )
-        _atomic_write(
+        atomic_write(
             os.path.join(self.out_dir, INDEX_FILE), lambda tmp: pq.write_table(index, tmp)
         )
         filelist = pa.table(
@@ -374,16 +361,14 @@ class ConvertedFolderWriter:
                 "num_events_per_file": pa.array([f["n_events"] for f in self.files], pa.int64()),
             }
         )
-        _atomic_write(
+        atomic_write(
             os.path.join(self.out_dir, FILELIST_PQ), lambda tmp: pq.write_table(filelist, tmp)
         )
-        _atomic_write(os.path.join(self.out_dir, FILELIST_CSV), lambda tmp: _csv(filelist, tmp))
+        atomic_write(os.path.join(self.out_dir, FILELIST_CSV), lambda tmp: _csv(filelist, tmp))
 
-        def w(tmp):
-            with open(tmp, "w") as fh:
-                yaml.safe_dump(self.feature_indices, fh)
-
-        _atomic_write(os.path.join(self.out_dir, FEATURE_INDICES_FILE), w)
+        atomic_write_text(
+            os.path.join(self.out_dir, FEATURE_INDICES_FILE), yaml.safe_dump(self.feature_indices)
+        )
 
     def close(self) -> dict:
         """Write the last (partial) data file and the folder files; return the manifest."""

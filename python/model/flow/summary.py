@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..status import Status
+from ...core.status import Status
 from .g_layer import GParams
 from .t_layer import TParams
 from .tabulated import TabulatedInverse
@@ -121,10 +121,10 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
     )
 
 
-def prepare_fast(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple[int, list]:
-    """``(B, layers)`` for :func:`push_fast`: per-event ``(offset, TabulatedInverse | TParams)``
-    from the base outward. Building the g tables is most of the work; reuse them for several
-    sets of base points."""
+def prepare_tabulated(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple[int, list]:
+    """``(B, layers)`` for :func:`push_base_points`: per-event
+    ``(offset, TabulatedInverse | TParams)`` from the base outward. Building the g tables is
+    most of the work; reuse them for several sets of base points."""
     theta = flow.flow_parameters(encoding).to(dtype)
     layers = [
         (offset, TabulatedInverse(layer) if isinstance(layer, GParams) else layer)
@@ -133,7 +133,7 @@ def prepare_fast(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple[int,
     return theta.shape[0], layers
 
 
-def push_fast(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dtype,
+def push_base_points(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dtype,
               temperature: Optional[float] = None):
     """Standard-normal base points, shared ``[n, dim]`` or per event ``[B, n, dim]``, scaled by
     the base temperature (the flow's unless given) -> samples ``[B, dim, n]`` (label units) and
@@ -164,9 +164,9 @@ def push_fast(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dt
     return y, log_p
 
 
-def _fast_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype):
+def tabulated_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype):
     """Samples ``[B, dim, n]`` and ``log p [B, n]`` via tabulated g inversion, in ``dtype``."""
-    return push_fast(flow, prepare_fast(flow, encoding, dtype), z, dtype)
+    return push_base_points(flow, prepare_tabulated(flow, encoding, dtype), z, dtype)
 
 
 @torch.no_grad()
@@ -198,7 +198,7 @@ def summarize(
             x, log_p = flow.sample_base(zb, enc)
             x = x.transpose(1, 2)
         else:
-            x, log_p = _fast_samples(flow, enc, z, dtype or flow.dtype)
+            x, log_p = tabulated_samples(flow, enc, z, dtype or flow.dtype)
         summary = summary_from_samples(x, log_p)
         bad_input = ~torch.isfinite(enc).all(-1)
         summary.status[bad_input] = int(Status.NONFINITE)

@@ -19,8 +19,7 @@ import copy
 import os
 from typing import Any, Union
 
-import yaml
-
+from ...core.yaml_file import read_yaml
 from .definitions import FEATURE_CLASSES, Feature
 
 #: the only pulse modifier: subtract the event's charge-weighted mean time from every pulse
@@ -59,10 +58,7 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         raw, source = copy.deepcopy(config), "the config dict"
     else:
         source = os.fspath(config)
-        if not os.path.exists(source):
-            raise FileNotFoundError(f"feature config {source!r} does not exist")
-        with open(source) as f:
-            raw = yaml.safe_load(f)
+        raw = read_yaml(source, "feature config")
         if not isinstance(raw, dict):
             raise ValueError(f"feature config {source!r}: top level must be a mapping")
     unknown = set(raw) - {"pulse_key", "pulse_modifier", "feature_config"}

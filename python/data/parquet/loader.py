@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ..batch import PackedBatch
+from ...core.batch import PackedBatch
 from .format import DatasetFormatError
 from .normalization import Normalization
 from .reader import read_data_file, resolve_files

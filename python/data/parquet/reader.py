@@ -17,8 +17,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
+from ...core.yaml_file import read_yaml
 from .format import (
     FEATURE_INDICES_FILE,
     FEATURES_COLUMN,
@@ -276,10 +276,7 @@ def _check_events(f: DecodedFile, bad_events: str) -> DecodedFile:
 
 def load_feature_indices(path: str) -> dict:
     """``feature_indices.yaml`` -> ``{group: int | list[int]}`` in file order."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"feature indices file not found: {path}")
-    with open(path) as fh:
-        fi = yaml.safe_load(fh)
+    fi = read_yaml(path, "feature indices file")
     if not isinstance(fi, dict) or not fi:
         raise DatasetFormatError(f"{path}: expected a mapping group -> column indices")
     return fi

@@ -16,9 +16,11 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import yaml
 
+from ...core.atomic import atomic_write_yaml
+from ...core.yaml_file import read_yaml
 from .format import DatasetFormatError
+from .reader import read_data_file, resolve_files
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +59,7 @@ class Normalization:
 
     @classmethod
     def from_yaml(cls, path: Union[str, os.PathLike]) -> Normalization:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"normalisation file not found: {path}")
-        with open(path) as fh:
-            args = yaml.safe_load(fh)
+        args = read_yaml(path, "normalisation file")
         if not isinstance(args, Mapping):
             raise DatasetFormatError(f"{path}: expected a mapping group -> {{offset, scale}}")
         try:
@@ -76,10 +75,7 @@ class Normalization:
         return {g: dict(v) for g, v in self.groups.items()}
 
     def to_yaml(self, path: Union[str, os.PathLike]) -> None:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as fh:
-            yaml.safe_dump(self.to_dict(), fh, sort_keys=False)
-        os.replace(tmp, path)
+        atomic_write_yaml(path, self.to_dict())
 
     def check_covers(self, feature_indices: Mapping) -> None:
         """Raise when a group of ``feature_indices`` has no normalisation entry."""
@@ -136,7 +132,6 @@ def compute_normalization(
     files, on the unnormalised features; groups are treated independently. A group whose values
     are constant gets ``scale = 1``.
     """
-    from .reader import read_data_file, resolve_files
 
     files, folder = resolve_files(folder_or_files)
     if feature_indices is None:

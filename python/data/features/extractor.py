@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import Geometry, UnknownOMKeyError
-from ..status import Status
+from ...core.geometry import Geometry, UnknownOMKeyError
+from ...core.status import Status
 from .config import ConfigLike, load_config
 from .definitions import GROUPS
 from .segments import DomPulses

@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..geometry import DEEPCORE, Geometry
+from ...core.geometry import DEEPCORE, Geometry
 from . import constants as K
 from .light import Segment, expected_light
 from .muon import energy_after, muon_range

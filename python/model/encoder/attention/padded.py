@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ...batch import to_padded
+from ....core.batch import to_padded
 from .bucketed import key_padding_bias, sdpa_kernels
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import Geometry
+from ...core.geometry import Geometry
 
 
 def _convex_hull(xy: np.ndarray) -> np.ndarray:

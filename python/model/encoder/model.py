@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..batch import segment_ids
+from ...core.batch import segment_ids
 from .aggregation import aggregate
 from .attention import AttentionBackend, get_backend, select_backend
 from .inputs import Lengths, to_packed

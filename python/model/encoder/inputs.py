@@ -11,7 +11,7 @@ from typing import Sequence, Union
 
 import torch
 
-from ..batch import segment_ids
+from ...core.batch import segment_ids
 
 Lengths = Union[torch.Tensor, Sequence[int], None]
 
