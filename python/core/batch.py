@@ -7,7 +7,7 @@ number of rows of each event; ``cu_seqlens [B+1]`` their cumulative sum starting
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -78,8 +78,9 @@ class PackedBatch:
     def batch_size(self) -> int:
         return int(self.seqlens.shape[0])
 
-    def to(self, device, dtype: Optional[torch.dtype] = None) -> PackedBatch:
-        def mv(t):
+    def to(self, device: Union[str, torch.device], dtype: Optional[torch.dtype] = None
+           ) -> PackedBatch:
+        def mv(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
             return None if t is None else t.to(device)
 
         x = self.x.to(device=device, dtype=dtype or self.x.dtype)

@@ -42,7 +42,7 @@ _MAX_DENSE_INDEX = 4_000_000
 class UnknownOMKeyError(KeyError):
     """A ``(string, om)`` pair is not in the geometry. ``.keys`` lists the unknown pairs."""
 
-    def __init__(self, keys: Iterable[tuple[int, int]], context: str = ""):
+    def __init__(self, keys: Iterable[tuple[int, int]], context: str = "") -> None:
         self.keys = sorted({(int(s), int(o)) for s, o in keys})
         shown = ", ".join(f"({s}, {o})" for s, o in self.keys[:10])
         more = f" and {len(self.keys) - 10} more" if len(self.keys) > 10 else ""
@@ -72,7 +72,7 @@ class Geometry:
         pos: Any,
         dom_type: Optional[Any] = None,
         source: str = "arrays",
-    ):
+    ) -> None:
         string = np.asarray(string)
         om = np.asarray(om)
         pos = np.asarray(pos, dtype=np.float64)

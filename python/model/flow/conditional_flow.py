@@ -20,7 +20,7 @@ from torch import nn
 from .g_layer import GParams
 from .init import init_from_labels
 from .layout import LayerSlot, build_layout
-from .summary import summarize
+from .summary import PosteriorSummary, summarize
 from .t_layer import TParams
 
 logger = logging.getLogger(__name__)
@@ -300,7 +300,8 @@ class ConditionalFlow(nn.Module):
 
         init_from_labels(self, labels, seed=seed, damping_factor=damping_factor)
 
-    def summarize(self, encoding: torch.Tensor, n_samples: int = 512, seed: int = 0, **kwargs: Any):
+    def summarize(self, encoding: torch.Tensor, n_samples: int = 512, seed: int = 0,
+                  **kwargs: Any) -> PosteriorSummary:
         """Posterior summary per event (quasi-Monte Carlo); see ``flow.summary.summarize``."""
 
         return summarize(self, encoding, n_samples=n_samples, seed=seed, **kwargs)

@@ -13,6 +13,7 @@ fitted vector, so every event starts with the same data-fitted density.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from torch import nn
 from .g_layer import GParams
 from .t_layer import TParams, strict_lower_indices
 from .widths import bounded_log_width, raw_from_width
+
+if TYPE_CHECKING:  # annotation only: conditional_flow imports this module
+    from .conditional_flow import ConditionalFlow
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +78,7 @@ def _reverse_kl_fit(
 
 
 def init_from_labels(
-    flow, labels: torch.Tensor, seed: int = 0, damping_factor: float = 1000.0
+    flow: ConditionalFlow, labels: torch.Tensor, seed: int = 0, damping_factor: float = 1000.0
 ) -> None:
     """Initialise ``flow`` (a ``ConditionalFlow``) in place from ``labels [N, dim]`` (metres)."""
     labels = torch.as_tensor(labels, dtype=torch.float64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from ...core.status import Status
 from .g_layer import GParams
 from .t_layer import TParams
 from .tabulated import TabulatedInverse
+
+if TYPE_CHECKING:  # annotation only: conditional_flow imports this module
+    from .conditional_flow import ConditionalFlow
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,8 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
     )
 
 
-def prepare_tabulated(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple[int, list]:
+def prepare_tabulated(flow: ConditionalFlow, encoding: torch.Tensor, dtype: torch.dtype
+                      ) -> tuple[int, list]:
     """``(B, layers)`` for :func:`push_base_points`: per-event
     ``(offset, TabulatedInverse | TParams)`` from the base outward. Building the g tables is
     most of the work; reuse them for several sets of base points."""
@@ -133,8 +137,9 @@ def prepare_tabulated(flow, encoding: torch.Tensor, dtype: torch.dtype) -> tuple
     return theta.shape[0], layers
 
 
-def push_base_points(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: torch.dtype,
-              temperature: Optional[float] = None):
+def push_base_points(flow: ConditionalFlow, prepared: tuple[int, list], z: torch.Tensor,
+                     dtype: torch.dtype, temperature: Optional[float] = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Standard-normal base points, shared ``[n, dim]`` or per event ``[B, n, dim]``, scaled by
     the base temperature (the flow's unless given) -> samples ``[B, dim, n]`` (label units) and
     ``log p [B, n]``."""
@@ -164,14 +169,15 @@ def push_base_points(flow, prepared: tuple[int, list], z: torch.Tensor, dtype: t
     return y, log_p
 
 
-def tabulated_samples(flow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype):
+def tabulated_samples(flow: ConditionalFlow, encoding: torch.Tensor, z: torch.Tensor,
+                      dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``[B, dim, n]`` and ``log p [B, n]`` via tabulated g inversion, in ``dtype``."""
     return push_base_points(flow, prepare_tabulated(flow, encoding, dtype), z, dtype)
 
 
 @torch.no_grad()
 def summarize(
-    flow,
+    flow: ConditionalFlow,
     encoding: torch.Tensor,
     n_samples: int = 512,
     seed: int = 0,
