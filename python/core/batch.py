@@ -87,4 +87,5 @@ class PackedBatch:
         tg = self.targets
         if tg is not None:
             tg = tg.to(device=device, dtype=dtype or tg.dtype)
-        return PackedBatch(x, mv(self.seqlens), tg, mv(self.run_id), mv(self.event_id), self.extra)
+        return PackedBatch(x, self.seqlens.to(device), tg, mv(self.run_id), mv(self.event_id),
+                           self.extra)

@@ -15,6 +15,9 @@ from torch import nn
 class PointHead(nn.Module):
     """``encoding [B, D] -> [B, dim]`` standardised; ``config`` rebuilds it."""
 
+    label_offset: torch.Tensor  # [dim] float64 buffer, metres
+    label_scale: torch.Tensor  # [dim] float64 buffer, metres
+
     def __init__(self, conditional_input_dim: int, dim: int = 6,
                  label_offset: Optional[Sequence[float]] = None,
                  label_scale: Optional[Sequence[float]] = None) -> None:

@@ -125,6 +125,7 @@ class EncoderStack(nn.Module):
     def __init__(self, layers: list[EncoderLayer], norm: Optional[nn.Module] = None) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self._typed_layers: list[EncoderLayer] = list(layers)  # the same modules, typed
         self.norm = norm
 
     def forward(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
@@ -132,7 +133,7 @@ class EncoderStack(nn.Module):
             isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()
         )
         if torch.is_grad_enabled() or dropout_active:
-            for layer in self.layers:
+            for layer in self._typed_layers:
                 x = layer(x, attend)
         else:
             x = self._forward_chunked(x, attend)
@@ -143,7 +144,7 @@ class EncoderStack(nn.Module):
         x = x.clone()  # updated in place below; never the caller's tensor
         qkv = x.new_empty(n, 3 * e)
         rows = [slice(i, min(i + self.row_chunk, n)) for i in range(0, n, self.row_chunk)]
-        for layer in self.layers:
+        for layer in self._typed_layers:
             for r in rows:
                 qkv[r] = layer.qkv(x[r])
             attn = attend(layer.heads(qkv)).reshape(n, e)

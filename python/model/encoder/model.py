@@ -203,7 +203,9 @@ class LLPTransformerModel(nn.Module):
             y = aggregate(
                 y, seqlens, segment_ids(seqlens), self.aggregation_mode, self.use_weighted_mean
             )
-        return self.attention_to_output_mlp(y) if perform_final_mapping else y
+        if perform_final_mapping and self.attention_to_output_mlp is not None:
+            return self.attention_to_output_mlp(y)
+        return y
 
 
 def _attention_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:

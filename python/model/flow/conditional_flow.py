@@ -56,6 +56,10 @@ class ConditionalFlow(nn.Module):
         dtype: parameter dtype, ``"float64"`` (training, as the original) or ``"float32"``.
     """
 
+    label_offset: torch.Tensor  # [dim] float64 buffer, metres
+    label_scale: torch.Tensor  # [dim] float64 buffer, metres
+    mlp_predictors: nn.ModuleList
+
     def __init__(
         self,
         flow_defs: str = "gggggt",
@@ -117,7 +121,16 @@ class ConditionalFlow(nn.Module):
     # ------------------------------------------------------------------ construction
     @property
     def dtype(self) -> torch.dtype:
-        return self.mlp_predictors[0][0].weight.dtype
+        first = self._mlp[0]
+        assert isinstance(first, nn.Linear)
+        return first.weight.dtype
+
+    @property
+    def _mlp(self) -> nn.Sequential:
+        """The amortisation MLP (``mlp_predictors.0``, the original parameter names)."""
+        mlp = self.mlp_predictors[0]
+        assert isinstance(mlp, nn.Sequential)
+        return mlp
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -199,7 +212,7 @@ class ConditionalFlow(nn.Module):
 
     # ------------------------------------------------------------------ transforms
     @staticmethod
-    def _offset(offset: Optional[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def _offset(offset: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return offset.reshape(offset.shape[:1] + (1,) * (x.dim() - 2) + offset.shape[1:])
 
     def to_base(

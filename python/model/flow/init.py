@@ -13,7 +13,7 @@ fitted vector, so every event starts with the same data-fitted density.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import torch
 from torch import nn
@@ -101,7 +101,9 @@ def init_from_labels(
             data = data - mean
         if slot.kind == "t":
             theta = _fit_t(data, flow.t_width_min, flow.t_width_max)
-            layer = TParams.from_vector(theta[None], flow.dim, flow.t_width_min, flow.t_width_max)
+            layer: Union[TParams, GParams] = TParams.from_vector(
+                theta[None], flow.dim, flow.t_width_min, flow.t_width_max
+            )
             parts.append(theta)
         else:
             vs = torch.randn(flow.dim * flow.dim, generator=gen, dtype=torch.float64)
@@ -133,12 +135,14 @@ def init_from_labels(
         data = layer.to_base(data[None])[0][0]
         blocks.append(torch.cat(parts))
     vector = torch.cat(blocks[::-1])
-    mlp = flow.mlp_predictors[0]
+    mlp = flow._mlp
     with torch.no_grad():
         for module in mlp:
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
                 module.weight.div_(damping_factor)
                 module.bias.div_(damping_factor)
-        mlp[-1].bias.copy_(vector.to(mlp[-1].bias.dtype))
+        last = mlp[-1]
+        assert isinstance(last, nn.Linear)
+        last.bias.copy_(vector.to(last.bias.dtype))
     logger.info("initialised %s flow from %d labels", flow.flow_defs, labels.shape[0])
