@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import pathlib
 import random
+from typing import Optional
 
 import numpy as np
 import torch
+
+#: the ``format`` entry of every training checkpoint
+CHECKPOINT_FORMAT = "llp_gap_reco.train_checkpoint"
 
 
 def load_checkpoint(path: str | pathlib.Path) -> dict:
     """Load a checkpoint on CPU, without executing pickled code."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_training_checkpoint(path: pathlib.Path) -> dict:
+    """:func:`load_checkpoint`, refusing a file that is not a training checkpoint."""
+    ck = load_checkpoint(path)
+    if ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a training checkpoint")
+    return ck
 
 
 def rng_state() -> dict:
@@ -51,3 +63,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002
     torch.manual_seed(seed)
+
+
+def own_rng_state(ck: dict, rank: int, world_size: int) -> Optional[dict]:
+    """This rank's RNG state in checkpoint ``ck``; None when ``ck`` was written with another
+    world size (the caller then reseeds)."""
+    if ck.get("world_size", 1) != world_size:
+        return None
+    per_rank = ck.get("rng_per_rank") or []
+    if len(per_rank) == world_size:
+        return per_rank[rank]
+    # a checkpoint written before per-rank states were kept holds rank 0's only
+    return ck["rng"] if rank == 0 else None
