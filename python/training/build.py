@@ -48,19 +48,20 @@ def make_loader(setup: RunSetup, files: list[str], kind: str) -> PackedLoader:
     """A labelled loader over ``files``: ``"train"`` (shuffled, this rank's share, ranks
     equalised), ``"val"`` (in order, this rank's share) or ``"calibration"`` (in order, every
     file, 256 events per batch)."""
-    cfg, ctx = setup.config, setup.ctx
-    common = dict(normalization=setup.normalization, targets=True, bad_events="skip",
-                  device=ctx.device, feature_indices=setup.feature_indices)
+    cfg, ctx, norm, fi = setup.config, setup.ctx, setup.normalization, setup.feature_indices
     if kind == "calibration":
-        return PackedLoader(files, batch_size=256, shuffle=False, world_size=1, rank=0, **common)
+        return PackedLoader(files, batch_size=256, normalization=norm, shuffle=False,
+                            world_size=1, rank=0, targets=True, bad_events="skip",
+                            device=ctx.device, feature_indices=fi)
     if kind not in ("train", "val"):
         raise ValueError(f"loader kind must be 'train', 'val' or 'calibration', got {kind!r}")
-    per_rank = dict(batch_size=cfg.batch_size, max_doms_per_batch=cfg.max_doms_per_batch,
-                    seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer, rank=ctx.rank,
-                    world_size=ctx.world_size, num_workers=cfg.num_workers, **common)
-    if kind == "train":
-        return PackedLoader(files, shuffle=True, **per_rank)
-    return PackedLoader(files, shuffle=False, equalize=False, **per_rank)
+    train = kind == "train"
+    return PackedLoader(files, batch_size=cfg.batch_size, normalization=norm,
+                        max_doms_per_batch=cfg.max_doms_per_batch, shuffle=train, seed=cfg.seed,
+                        shuffle_buffer=cfg.shuffle_buffer, rank=ctx.rank,
+                        world_size=ctx.world_size, num_workers=cfg.num_workers,
+                        equalize=None if train else False, targets=True, bad_events="skip",
+                        device=ctx.device, feature_indices=fi)
 
 
 def _resume_checkpoint(out_dir: pathlib.Path, resume: bool) -> Optional[dict]:

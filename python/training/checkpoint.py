@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import random
-from typing import Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
@@ -33,7 +33,8 @@ def load_training_checkpoint(path: pathlib.Path) -> dict:
 
 def rng_state() -> dict:
     """The state of Python's, NumPy's and torch's (CPU and CUDA) global generators."""
-    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global generator)
+    # the legacy global generator; legacy=True gives the MT19937 state as a tuple
+    np_state = cast("tuple[Any, ...]", np.random.get_state(legacy=True))  # noqa: NPY002
     state = {
         "python": random.getstate(),
         "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from ..evaluation.calibration import collect_encodings, fit_temperature
 from ..model.bundle import ModelBundle, save_bundle
+from ..model.flow import ConditionalFlow
 from .build import RunParts, make_loader
 from .checkpoint import load_checkpoint
 from .model import GapRecoModel
@@ -32,15 +33,17 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
     """Fit the base temperature of ``model``'s flow on every validation file (in place; on
     this process alone). Returns the calibration record, or ``{"skipped": reason}`` (the
     temperature then stays 1)."""
-    setup = parts.setup
+    setup, flow = parts.setup, model.head
+    if not isinstance(flow, ConditionalFlow):
+        raise TypeError(f"only a flow has a width to calibrate, not a {type(flow).__name__}")
     loader = make_loader(setup, setup.val_files, "calibration")
     try:
         enc, truth = collect_encodings(model.encode, loader, setup.config.calibration_events)
-        cal = fit_temperature(model.head, enc, truth, seed=setup.config.seed)
+        cal = fit_temperature(flow, enc, truth, seed=setup.config.seed)
     except ValueError as err:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)
         return {"skipped": str(err)}
-    model.head.base_temperature = cal.temperature
+    flow.base_temperature = cal.temperature
     i70 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
     logger.info("calibration on %d validation events: base temperature %.3f; coverage at "
                 "%.0f%%: %.3f -> %.3f", cal.n_events, cal.temperature,

@@ -15,6 +15,7 @@ from typing import Any, ContextManager
 
 import torch
 from torch.distributed.algorithms.join import Join
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..core.batch import PackedBatch
@@ -68,15 +69,15 @@ def validate(parts: RunParts) -> tuple[float, int]:
     """Mean per-event validation loss over all ranks [nats], and the number of events."""
     model = parts.state.model
     model.eval()
-    s, n = 0.0, 0
+    loss_sum, events = 0.0, 0
     for batch in parts.val_loader:
         loss = model(batch.x, batch.seqlens, batch.targets)
         fin = torch.isfinite(loss)
-        s += float(loss[fin].sum())
-        n += int(fin.sum())
-    s, n = all_reduce_sum([s, float(n)], parts.setup.ctx)
+        loss_sum += float(loss[fin].sum())
+        events += int(fin.sum())
+    total, n = all_reduce_sum([loss_sum, float(events)], parts.setup.ctx)
     model.train()
-    return (s / n if n else math.nan), int(n)
+    return (total / n if n else math.nan), int(n)
 
 
 def out_of_budget(parts: RunParts, distributed_ok: bool) -> bool:
@@ -98,8 +99,9 @@ def out_of_budget(parts: RunParts, distributed_ok: bool) -> bool:
 
 def _join(parts: RunParts) -> ContextManager[Any]:
     """DDP's ``Join`` when ranks may run different numbers of steps (DOM-capped batches)."""
-    if parts.setup.ctx.distributed and parts.setup.config.max_doms_per_batch is not None:
-        return Join([parts.ddp_model])
+    ddp, capped = parts.ddp_model, parts.setup.config.max_doms_per_batch is not None
+    if isinstance(ddp, DistributedDataParallel) and capped:
+        return Join([ddp])
     return contextlib.nullcontext()
 
 

@@ -8,7 +8,7 @@ as in the original), outside autocast.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Union, cast
 
 import numpy as np
 import torch
@@ -17,9 +17,14 @@ from torch import nn
 from ..data.parquet import read_data_file
 from ..model.bundle import build_head
 from ..model.encoder import LLPTransformerModel
+from ..model.flow import ConditionalFlow
+from ..model.point_head import PointHead
 from .config import TrainConfig
 
 logger = logging.getLogger(__name__)
+
+#: the head on the encoder: the conditional flow, or the MSE point head
+Head = Union[ConditionalFlow, PointHead]
 
 #: ``TrainConfig.amp`` -> autocast dtype
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
@@ -28,11 +33,11 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
 class GapRecoModel(nn.Module):
     """``forward(x [N_total, D], seqlens [B], targets [B, 6]) -> per-event loss [B]``."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, kind: str,
+    def __init__(self, encoder: LLPTransformerModel, head: Head, kind: str,
                  amp_dtype: Optional[torch.dtype] = None) -> None:
         super().__init__()
-        if kind not in ("flow", "point"):
-            raise ValueError(f"kind must be 'flow' or 'point', got {kind!r}")
+        if kind != ("flow" if isinstance(head, ConditionalFlow) else "point"):
+            raise ValueError(f"kind {kind!r} does not match the head {type(head).__name__}")
         self.encoder, self.head, self.kind = encoder, head, kind
         self.amp_dtype = amp_dtype
 
@@ -46,7 +51,7 @@ class GapRecoModel(nn.Module):
                 ) -> torch.Tensor:
         enc = self.encode(x, seqlens)
         with torch.autocast(x.device.type, enabled=False):
-            if self.kind == "flow":
+            if isinstance(self.head, ConditionalFlow):
                 return -self.head.log_prob(targets.to(self.head.dtype), enc.to(self.head.dtype))
             return self.head.loss(targets, enc)
 
@@ -56,6 +61,8 @@ def first_labels(files: list[str], n: int) -> torch.Tensor:
     out, have = [], 0
     for f in files:
         tg = read_data_file(f, targets=True, bad_events="skip").targets
+        if tg is None:
+            raise ValueError(f"{f}: no targets")
         out.append(tg)
         have += tg.shape[0]
         if have >= n:
@@ -83,7 +90,7 @@ def build_model(cfg: TrainConfig, data: str, input_dim: int, train_files: list[s
         if kind == "flow":
             head_cfg = dict(cfg.flow, conditional_input_dim=encoder.encoding_dim,
                             dtype=cfg.flow_dtype)
-    head = build_head(kind, head_cfg)
+    head = cast(Head, build_head(kind, head_cfg))
     if checkpoint is None:
         labels = first_labels(train_files, cfg.init_labels)
         head.init_from_labels(labels, seed=cfg.seed)
