@@ -38,12 +38,12 @@ def _train_rows(folder: str, out: pathlib.Path, flow_dtype: str, steps: int) -> 
     trainer = Trainer(folder, out, cfg)
     batches = [b for _, b in zip(range(steps + 2), trainer.train_loader)]
     for b in batches[:2]:  # warm-up
-        trainer._train_step(b)
+        trainer.train_step(b)
     n = sum(b.batch_size for b in batches[2:])
 
     def loop():
         for b in batches[2:]:
-            trainer._train_step(b)
+            trainer.train_step(b)
 
     wall, cpu = _timed(loop)
     ctx = {"batch_size": cfg.batch_size, "steps": len(batches) - 2, "flow_dtype": flow_dtype,

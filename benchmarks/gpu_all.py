@@ -151,12 +151,12 @@ def training_rows(folder: str, tmp: pathlib.Path, device: str, steps: int) -> li
             batches: list = []
             while len(batches) < steps + 1:  # several passes when the folder is small
                 batches += list(itertools.islice(tr.train_loader, steps + 1 - len(batches)))
-            tr._train_step(batches[0])  # warm-up
+            tr.train_step(batches[0])  # warm-up
             n = sum(b.batch_size for b in batches[1:])
 
             def loop(tr=tr, batches=batches):
                 for b in batches[1:]:
-                    tr._train_step(b)
+                    tr.train_step(b)
 
             t = cuda_time(loop, repeats=1, warmup=0)
             rows.append({"name": f"train step/{tag}", "value": round(n / t, 1),

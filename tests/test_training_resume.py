@@ -14,7 +14,7 @@ import pytest
 import torch
 from _training_helpers import make_folder, tiny_config
 from llp_gap_reco.training import TrainConfig, Trainer
-from llp_gap_reco.training.checkpoint import load_checkpoint
+from llp_gap_reco.training.checkpoint import load_checkpoint, own_rng_state
 
 _RUN = """
 import json, sys
@@ -82,3 +82,26 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path, caplog):
     t = Trainer(folder, tmp_path / "run", tiny_config(epochs=1), resume=True)
     assert t.global_step == 0 and "no checkpoint" in caplog.text
     assert isinstance(t.config, TrainConfig)
+
+
+def test_resume_with_another_world_size_reseeds_each_rank(tmp_path):
+    folder = make_folder(tmp_path / "sim", n_events=80)
+    cfg = tiny_config(epochs=1, calibrate=False)
+    trainer = Trainer(folder, tmp_path / "run", cfg)
+    attributes = set(vars(trainer))
+    trainer.run()
+    assert set(vars(trainer)) == attributes  # the run keeps its state in its parts
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    ck = load_checkpoint(last)
+    assert own_rng_state(ck, 0, 1) is ck["rng_per_rank"][0]
+    assert own_rng_state(dict(ck, rng_per_rank=None), 0, 1) is ck["rng"]  # older checkpoints
+    # Written by two ranks, resumed by one: a fresh stream from (seed, rank, step).
+    torch.save(dict(ck, world_size=2, rng_per_rank=[ck["rng"], ck["rng"]]), last)
+    assert own_rng_state(load_checkpoint(last), 0, 1) is None
+    resumed = Trainer(folder, tmp_path / "run", cfg, resume=True)
+    got = torch.get_rng_state()
+    assert resumed.global_step == ck["global_step"] > 0
+    _assert_same_tree(resumed.model.state_dict(), ck["model"])
+    torch.manual_seed(cfg.seed + ck["global_step"])  # rank 0
+    assert torch.equal(got, torch.get_rng_state())
+    assert not torch.equal(got, ck["rng"]["torch"])

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import pathlib
 import random
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
+
+#: the ``format`` entry of every training checkpoint
+CHECKPOINT_FORMAT = "llp_gap_reco.train_checkpoint"
 
 
 def load_checkpoint(path: str | pathlib.Path) -> dict:
@@ -19,9 +23,18 @@ def load_checkpoint(path: str | pathlib.Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def load_training_checkpoint(path: pathlib.Path) -> dict:
+    """:func:`load_checkpoint`, refusing a file that is not a training checkpoint."""
+    ck = load_checkpoint(path)
+    if ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a training checkpoint")
+    return ck
+
+
 def rng_state() -> dict:
     """The state of Python's, NumPy's and torch's (CPU and CUDA) global generators."""
-    np_state = np.random.get_state()  # noqa: NPY002 (the legacy global generator)
+    # the legacy global generator; legacy=True gives the MT19937 state as a tuple
+    np_state = cast("tuple[Any, ...]", np.random.get_state(legacy=True))  # noqa: NPY002
     state = {
         "python": random.getstate(),
         "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
@@ -51,3 +64,15 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002
     torch.manual_seed(seed)
+
+
+def own_rng_state(ck: dict, rank: int, world_size: int) -> Optional[dict]:
+    """This rank's RNG state in checkpoint ``ck``; None when ``ck`` was written with another
+    world size (the caller then reseeds)."""
+    if ck.get("world_size", 1) != world_size:
+        return None
+    per_rank = ck.get("rng_per_rank") or []
+    if len(per_rank) == world_size:
+        return per_rank[rank]
+    # a checkpoint written before per-rank states were kept holds rank 0's only
+    return ck["rng"] if rank == 0 else None

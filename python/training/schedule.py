@@ -1,4 +1,5 @@
-"""A cosine learning-rate decay over the run's budget, whichever limit comes first.
+"""Learning-rate schedules: the configured scheduler, and a cosine decay over the run's budget,
+whichever limit comes first.
 
 Runs on a wall-clock budget (``max_minutes``: CPU training in minutes, grid jobs with a time
 limit) stop at an unknown step, so a per-step cosine sized for ``epochs`` never decays, and a
@@ -13,9 +14,11 @@ with ``f = cosine_final_fraction``: the run ends at the low LR whichever limit s
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import torch
+
+from .config import TrainConfig
 
 
 class BudgetCosine:
@@ -53,3 +56,33 @@ class BudgetCosine:
 
     def load_state_dict(self, state: dict) -> None:
         """Nothing to restore (the LR is a function of the restored step and elapsed time)."""
+
+
+#: what :func:`build_scheduler` makes
+Scheduler = Union[torch.optim.lr_scheduler.ReduceLROnPlateau,
+                  torch.optim.lr_scheduler.CosineAnnealingLR, BudgetCosine]
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+                    ) -> Optional[Scheduler]:
+    """The LR schedule of ``cfg.scheduler`` (None for ``"none"``).
+
+    ``plateau`` steps on the validation loss at epoch ends; ``cosine`` steps after every
+    optimiser step; :class:`BudgetCosine` is set before every step from (step, elapsed time).
+    """
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+    if cfg.scheduler == "cosine":
+        total = max(cfg.epochs * max(steps_per_epoch, 1), 1)
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=total, eta_min=cfg.lr * cfg.cosine_final_fraction)
+    if cfg.scheduler == "cosine_budget":
+        total = cfg.epochs * max(steps_per_epoch, 1)
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
+        return BudgetCosine(optimizer, cfg.lr, cfg.cosine_final_fraction, total, budget)
+    return None
