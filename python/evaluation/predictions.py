@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..core.atomic import atomic_path
 from ..core.batch import PackedBatch
 from ..data.parquet import PackedLoader
+from ..data.parquet.convention import check_model_convention
 from ..model.bundle import ModelBundle
 from .resolution import TARGET_NAMES, gap_length
 
@@ -32,8 +33,9 @@ logger = logging.getLogger(__name__)
 def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size: int = 256,
             targets: Optional[bool] = None) -> tuple[Iterator[PackedBatch], int]:
     """Packed batches of a folder (or a list of its data files) in file order, normalised as
-    ``bundle`` expects; and the number of events."""
-
+    ``bundle`` expects; and the number of events. A folder written in another input convention
+    than the bundle's is refused (:class:`ConventionMismatch`)."""
+    check_model_convention(bundle.feature_config, data, f"model {bundle.path or ''}".strip())
     src = [str(f) for f in data] if isinstance(data, (list, tuple)) else str(data)
     loader = PackedLoader(src, batch_size=batch_size, normalization=bundle.normalization,
                           shuffle=False, targets=targets, bad_events="skip",

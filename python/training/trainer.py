@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 from ..core.atomic import atomic_torch_save, atomic_write_text, atomic_write_yaml
 from ..core.version import __version__
-from ..data.features.config import DEFAULT_CONFIG
 from ..data.parquet import PackedLoader, compute_normalization, read_data_file, split_files
+from ..data.parquet.convention import folder_feature_config
 from ..data.parquet.normalization import Normalization
 from ..data.parquet.reader import ConvertedFolder
 from ..evaluation.calibration import collect_encodings, fit_temperature
@@ -82,13 +82,7 @@ class TrainResult:
 
 
 def _feature_config(folder) -> dict:
-    cfg = folder.manifest.get("feature_config")
-    if cfg is None:
-
-        logger.warning("%s has no feature config in its manifest; assuming the package default",
-                       folder.path)
-        cfg = DEFAULT_CONFIG
-    return cfg
+    return folder_feature_config(folder)
 
 
 def _init_labels(files: list[str], n: int) -> torch.Tensor:

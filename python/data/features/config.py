@@ -22,6 +22,7 @@ of its models needs ``convention: original`` (``import-seed`` sets it).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from typing import Any, Optional, Union
 
@@ -33,6 +34,10 @@ from .definitions import FEATURE_CLASSES, Feature
 CHARGE_WEIGHTED_MEAN_TIME_MODIFIER = "ChargeWeightedMeanTimePulseModifier"
 
 DEFAULT_PULSE_KEY = "SplitInIcePulses"
+#: the original ``feature_configs.py`` texts hold this; its converter substituted the pulse key
+PULSE_KEY_PLACEHOLDER = "PULSEKEY_PLACEHOLDER"
+
+logger = logging.getLogger(__name__)
 
 #: the package default (``configs/features_default.yaml`` mirrors it): 11 columns
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -75,6 +80,11 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         raise ValueError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
 
     pulse_key = raw.get("pulse_key", DEFAULT_PULSE_KEY)
+    if pulse_key == PULSE_KEY_PLACEHOLDER:
+        logger.warning("%s: pulse_key is the original converter's placeholder %r; using %r "
+                       "(set pulse_key to the pulse series to read)", source, pulse_key,
+                       DEFAULT_PULSE_KEY)
+        pulse_key = DEFAULT_PULSE_KEY
     if not isinstance(pulse_key, str) or not pulse_key:
         raise ValueError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
 
