@@ -68,3 +68,28 @@ def test_training_on_the_original_converters_folder_gives_an_original_convention
     assert bundle.feature_extractor.feature_indices == {
         "abs_times": [9, 10], "log_charges": [3, 4, 5, 6], "log_total_charge": [3],
         "position": [0, 1, 2], "time_widths": [7, 8]}
+
+
+def test_a_model_trained_here_exports_to_the_original_file_set(tmp_path, capsys):
+    """Trained on the original converter's folder, labels in metres, uncalibrated: the original
+    code's files come out; with the default label standardisation export-seed says why not."""
+    from _dataset_helpers import write_original_folder
+
+    folder = tmp_path / "orig"
+    write_original_folder(str(folder), n_files=3, per_file=20, seed=2)
+    base = {"encoder": META["encoder_settings"], "calibrate": False}
+    for name, flow in (("std", {"flow_defs": "gggggt"}),
+                       ("metres", {"flow_defs": "gggggt", "label_standardization": False})):
+        p = _write(tmp_path / f"{name}.yaml", dict(base, flow=flow))
+        assert main(["train", "--data", str(folder), "--out", str(tmp_path / name), "--config",
+                     str(p), "--epochs", "1", "--no-progress", "--device", "cpu"]) == 0
+    out = tmp_path / "exported"
+    assert main(["export-seed", "--model", str(tmp_path / "std" / "model.pt"),
+                 "--out", str(out)]) == 2
+    assert "standardised per coordinate" in capsys.readouterr().err
+    assert main(["export-seed", "--model", str(tmp_path / "metres" / "model.pt"),
+                 "--out", str(out)]) == 0
+    assert yaml.safe_load((out / "feature_indices.yaml").read_text()) == yaml.safe_load(
+        (folder / "feature_indices.yaml").read_text())
+    assert yaml.safe_load((out / "model_settings.yaml").read_text())["flow"] == {
+        "flow_str": "gggggt"}
