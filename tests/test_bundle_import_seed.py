@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
@@ -94,6 +95,14 @@ def test_no_cnf_encoder_imports_without_flow_state_and_predicts(files, tmp_path)
     items, seqlens = packed_items(REF)
     pred = bundle.predict_point(PackedBatch(items, seqlens))
     np.testing.assert_allclose(pred.numpy(), REF["nocnf_output"], rtol=1e-5, atol=1e-5)
+    # and `predict` on the original converter's folder of those events
+    folder = write_original_folder(REF, META, tmp_path / "orig_folder")
+    assert main(["predict", "--model", str(tmp_path / "point.pt"), "--data", str(folder),
+                 "--out", str(tmp_path / "pred.pq"), "--no-progress"]) == 0
+    table = pq.read_table(tmp_path / "pred.pq").to_pandas()
+    cols = ["prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z"]
+    np.testing.assert_allclose(table[cols].to_numpy(), REF["nocnf_output"], rtol=1e-5, atol=1e-5)
+    assert table["prod_x_sigma"].isna().all() and (table["status"] == 0).all()
 
 
 def test_flow_mlp_widths_come_from_the_state_dict(files, tmp_path):
