@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..model.bundle import load_bundle
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert I3 files to the parquet training format",
@@ -15,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--pulses", default=None, help="pulse key (default: the feature config's)")
     p.add_argument("--feature-config", default=None, help="feature config YAML")
+    p.add_argument("--model", default=None,
+                   help="model bundle: compute the features in its own config and input "
+                   "convention (instead of --feature-config)")
     p.add_argument("--events-per-file", type=int, default=1000)
     p.add_argument("--sub-event-stream", default="InIceSplit",
                    help="sub-event stream to convert ('' for all)")
@@ -29,9 +34,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: convert needs the IceCube software (import icecube failed: {err})",
               file=sys.stderr)
         return 2
+    feature_config = args.feature_config
+    if args.model is not None:
+        if feature_config is not None:
+            print("error: give --feature-config or --model, not both", file=sys.stderr)
+            return 2
+        feature_config = load_bundle(args.model).feature_config
     try:
         convert_files(args.gcd, args.input, args.out, pulses=args.pulses,
-                      feature_config=args.feature_config, events_per_file=args.events_per_file,
+                      feature_config=feature_config, events_per_file=args.events_per_file,
                       sub_event_stream=args.sub_event_stream or None)
     except FileNotFoundError as err:
         print(f"error: no such file: {err}", file=sys.stderr)

@@ -23,6 +23,7 @@ SUBCOMMANDS = [
     "predict",
     "evaluate",
     "import_seed",
+    "export_seed",
     "calibrate",
     "quickstart",
     "bench",

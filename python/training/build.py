@@ -14,8 +14,8 @@ from typing import Optional, Union
 
 import torch
 
-from ..data.features.config import DEFAULT_CONFIG
 from ..data.parquet import PackedLoader, compute_normalization, split_files
+from ..data.parquet.convention import folder_feature_config
 from ..data.parquet.normalization import Normalization
 from ..data.parquet.reader import ConvertedFolder
 from .checkpoint import load_training_checkpoint, own_rng_state, seed_everything
@@ -83,11 +83,7 @@ def _build_setup(data: str, out_dir: pathlib.Path, cfg: TrainConfig, ctx: DistCo
                  ck: Optional[dict]) -> RunSetup:
     folder = ConvertedFolder(data)
     feature_indices = dict(folder.feature_indices)
-    feature_config = folder.manifest.get("feature_config")
-    if feature_config is None:
-        logger.warning("%s has no feature config in its manifest; assuming the package default",
-                       folder.path)
-        feature_config = DEFAULT_CONFIG
+    feature_config = folder_feature_config(folder)
     if ck is not None:
         train_files, val_files = ck["train_files"], ck["val_files"]
         normalization = Normalization(ck["normalization"])
