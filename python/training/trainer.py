@@ -36,6 +36,7 @@ from ..core.atomic import atomic_torch_save, atomic_write_text, atomic_write_yam
 from ..core.version import __version__
 from ..data.features.config import DEFAULT_CONFIG
 from ..data.parquet import PackedLoader, compute_normalization, read_data_file, split_files
+from ..data.parquet.loader_config import LoaderConfig
 from ..data.parquet.normalization import Normalization
 from ..data.parquet.reader import ConvertedFolder
 from ..evaluation.calibration import collect_encodings, fit_temperature
@@ -157,15 +158,17 @@ class Trainer:
         logger.info("%d training files, %d validation files", len(self.train_files),
                     len(self.val_files))
 
-        loader_args = dict(batch_size=cfg.batch_size, normalization=self.normalization,
-                           max_doms_per_batch=cfg.max_doms_per_batch, seed=cfg.seed,
-                           shuffle_buffer=cfg.shuffle_buffer, rank=self.ctx.rank,
-                           world_size=self.ctx.world_size, num_workers=cfg.num_workers,
-                           targets=True, bad_events="skip", device=self.ctx.device,
-                           feature_indices=self.feature_indices)
-        self.train_loader = PackedLoader(self.train_files, shuffle=True, **loader_args)
-        self.val_loader = PackedLoader(self.val_files, shuffle=False, equalize=False,
-                                       **loader_args)
+        loader_cfg = LoaderConfig(batch_size=cfg.batch_size, shuffle=True,
+                                  max_doms_per_batch=cfg.max_doms_per_batch, seed=cfg.seed,
+                                  shuffle_buffer=cfg.shuffle_buffer, rank=self.ctx.rank,
+                                  world_size=self.ctx.world_size, num_workers=cfg.num_workers,
+                                  bad_events="skip", device=self.ctx.device)
+        self.train_loader = PackedLoader(self.train_files, loader_cfg, self.normalization,
+                                         targets=True, feature_indices=self.feature_indices)
+        self.val_loader = PackedLoader(self.val_files,
+                                       loader_cfg.replace(shuffle=False, equalize=False),
+                                       self.normalization, targets=True,
+                                       feature_indices=self.feature_indices)
 
         seed_everything(cfg.seed)
         self.model = self._build_model(folder.dim, ck)
@@ -519,10 +522,11 @@ class Trainer:
         """Fit the base temperature of ``model``'s flow on the validation files (in place)."""
 
         # every validation file (self.val_loader holds this rank's share under DDP)
-        loader = PackedLoader(self.val_files, batch_size=256, normalization=self.normalization,
-                              shuffle=False, targets=True, bad_events="skip",
-                              device=self.ctx.device, feature_indices=self.feature_indices,
-                              world_size=1, rank=0)
+        loader = PackedLoader(self.val_files,
+                              LoaderConfig(batch_size=256, shuffle=False, bad_events="skip",
+                                           device=self.ctx.device, world_size=1, rank=0),
+                              self.normalization, targets=True,
+                              feature_indices=self.feature_indices)
         try:
             enc, truth = collect_encodings(model.encode, loader, self.config.calibration_events)
             cal = fit_temperature(model.head, enc, truth, seed=self.config.seed)
