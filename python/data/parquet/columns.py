@@ -37,8 +37,8 @@ def decode_features(
             "expected a list of per-DOM rows"
         )
     if arr.null_count:
-        bad = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DatasetFormatError(f"{path}: event at row {bad} has a null {FEATURES_COLUMN!r}")
+        null = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DatasetFormatError(f"{path}: event at row {null} has a null {FEATURES_COLUMN!r}")
     outer = arr.offsets.to_numpy().astype(np.int64)
     outer = outer - outer[0]
     inner = arr.flatten()

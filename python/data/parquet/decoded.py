@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class DecodedFile:
         lens = self.seqlens[keep]
         offsets = np.zeros(lens.shape[0] + 1, dtype=np.int64)
         np.cumsum(lens, out=offsets[1:])
-        kept_per_group = (
+        kept_per_group: Union[np.ndarray, list] = (
             np.add.reduceat(keep, row_group_starts(self.row_group_sizes)) if keep.size else []
         )
         return DecodedFile(

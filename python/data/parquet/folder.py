@@ -110,12 +110,12 @@ class ConvertedFolder:
 
 
 def resolve_files(
-    folder_or_files: Union[str, Sequence[str]],
+    folder_or_files: Union[str, os.PathLike, Sequence[str]],
 ) -> tuple[list[str], Optional[ConvertedFolder]]:
     """A folder, or a list of data files (of one folder): ``(files, folder or None)``."""
     if isinstance(folder_or_files, (str, os.PathLike)):
-        folder = ConvertedFolder(os.fspath(folder_or_files))
-        return list(folder.files), folder
+        whole = ConvertedFolder(os.fspath(folder_or_files))
+        return list(whole.files), whole
     files = [os.fspath(f) for f in folder_or_files]
     if not files:
         raise ValueError("no data files given")
@@ -123,7 +123,7 @@ def resolve_files(
         if not os.path.exists(f):
             raise FileNotFoundError(f"data file not found: {f}")
     dirs = {os.path.dirname(os.path.abspath(f)) for f in files}
-    folder = None
+    folder: Optional[ConvertedFolder] = None
     if len(dirs) == 1:
         d = dirs.pop()
         if os.path.exists(os.path.join(d, FEATURE_INDICES_FILE)):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -66,7 +66,7 @@ def write_folder_files(
     )
 
 
-def _csv(table: pa.Table, path: str) -> None:
+def _csv(table: pa.Table, path: Union[str, os.PathLike]) -> None:
     """``filelist.csv`` as pandas ``to_csv`` writes it (leading unnamed index column)."""
     cols = table.column_names
     with open(path, "w") as fh:

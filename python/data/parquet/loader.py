@@ -276,12 +276,12 @@ class PackedLoader(IterableDataset):
         if cfg.max_doms_per_batch is None:
             steps = _n_batches(cap, cfg.batch_size, cfg.drop_last)
             short = steps - n_batches
-            if short > 0 and last is None:
-                raise RuntimeError(
-                    f"rank {self.rank} worker {worker}: no usable event this "
-                    f"epoch, cannot run the {steps} steps of the other ranks"
-                )
             if short > 0:
+                if last is None:
+                    raise RuntimeError(
+                        f"rank {self.rank} worker {worker}: no usable event this "
+                        f"epoch, cannot run the {steps} steps of the other ranks"
+                    )
                 logger.warning(
                     "rank %d worker %d: %d batch(es) short after skipped events; "
                     "repeating the last batch",
@@ -289,8 +289,8 @@ class PackedLoader(IterableDataset):
                     worker,
                     short,
                 )
-            for _ in range(max(short, 0)):
-                yield last
+                for _ in range(short):
+                    yield last
 
 
 def _n_batches(n_events: int, batch_size: int, drop_last: bool) -> int:

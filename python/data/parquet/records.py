@@ -11,7 +11,7 @@ import pyarrow as pa
 from .format import FEATURES_COLUMN, MUON_KEYS, TRUTH_KEYS, data_schema
 
 
-@dataclass(slots=True)
+@dataclass
 class ConvertedEvent:
     """One event as a data file row holds it.
 

@@ -214,7 +214,7 @@ class ConvertedFolderWriter:
                 batch.om[lo:hi],
                 truth=None if truths is None else truths[b],
                 muon=None if muons is None else muons[b],
-                status=int(batch.status[b]),
+                status=Status(int(batch.status[b])),
             )
 
     # -- writing -----------------------------------------------------------------------------
