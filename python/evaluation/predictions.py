@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..core.atomic import atomic_path
 from ..core.batch import PackedBatch
-from ..data.parquet import PackedLoader
+from ..data.parquet import LoaderConfig, PackedLoader
 from ..data.parquet.convention import check_model_convention
 from ..model.bundle import ModelBundle
 from .resolution import TARGET_NAMES, gap_length
@@ -37,9 +37,10 @@ def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size
     than the bundle's is refused (:class:`ConventionMismatch`)."""
     check_model_convention(bundle.feature_config, data, f"model {bundle.path or ''}".strip())
     src = [str(f) for f in data] if isinstance(data, (list, tuple)) else str(data)
-    loader = PackedLoader(src, batch_size=batch_size, normalization=bundle.normalization,
-                          shuffle=False, targets=targets, bad_events="skip",
-                          feature_indices=bundle.feature_indices, world_size=1, rank=0)
+    cfg = LoaderConfig(batch_size=batch_size, shuffle=False, bad_events="skip", rank=0,
+                       world_size=1)
+    loader = PackedLoader(src, cfg, bundle.normalization, targets=targets,
+                          feature_indices=bundle.feature_indices)
     return iter(loader), loader.n_events
 
 

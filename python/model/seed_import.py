@@ -35,8 +35,9 @@ from ..core.version import __version__
 from ..core.yaml_file import read_yaml
 from ..data.features import FeatureExtractor
 from ..data.features.convention import ORIGINAL, check_convention, same_layout
+from ..data.parquet.folder import load_feature_indices
+from ..data.parquet.format import feature_dim
 from ..data.parquet.normalization import Normalization
-from ..data.parquet.reader import feature_dim, load_feature_indices
 from .bundle import ModelBundle
 from .encoder import LLPTransformerModel
 from .flow import ConditionalFlow
