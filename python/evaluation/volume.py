@@ -20,7 +20,11 @@ import torch
 def log_hdr_volume(logp_samples: torch.Tensor | np.ndarray, level: float) -> np.ndarray:
     """``[B, S] -> [B]``: natural log of the volume [m^6] of each event's HDR at ``level``."""
     lp = torch.as_tensor(logp_samples, dtype=torch.float64)
-    t = torch.quantile(lp, 1.0 - level, dim=1, keepdim=True)
+    # the (1 - level) quantile, linear interpolation (torch.quantile's rule; it caps the size)
+    srt = lp.sort(dim=1).values
+    pos = (1.0 - level) * (lp.shape[1] - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    t = (srt[:, lo] + (pos - lo) * (srt[:, hi] - srt[:, lo]))[:, None]
     neg = torch.where(lp >= t, -lp, torch.full_like(lp, -math.inf))
     out = torch.logsumexp(neg, dim=1) - math.log(lp.shape[1])
     out[~torch.isfinite(t[:, 0])] = math.nan
