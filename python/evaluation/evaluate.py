@@ -1,8 +1,10 @@
 """The evaluation of a trained model on a labeled folder: numbers, figures, report.
 
 For every event: the posterior summary, ``log p(truth)``, and ``coverage_samples`` posterior
-samples with their log densities, from which the HDR rank of the truth (see :mod:`.coverage`).
-Optionally a point baseline (a bundle trained with ``--loss mse``) on the same events.
+samples with their log densities, from which the HDR rank of the truth (see :mod:`.coverage`),
+the truth's rank per coordinate (:mod:`.sbc`) and the HDR volumes (:mod:`.volume`); the
+coverage in quintiles of event variables (:mod:`.conditional_report`). Optionally a point
+baseline (a bundle trained with ``--loss mse``) on the same events.
 """
 
 from __future__ import annotations
@@ -13,85 +15,24 @@ import pathlib
 from typing import Optional, Union
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from ..core.status import Status
 from ..model.bundle import ModelBundle, load_bundle
-from ..model.flow.summary import tabulated_samples
 from . import plots
-from .coverage import DEFAULT_LEVELS, coverage_curve, hdr_rank, threshold_coverage
-from .predictions import _np, batches, posterior
+from .collect import collect, posterior_samples
+from .conditional_report import conditional_sections
+from .coverage import DEFAULT_LEVELS, coverage_curve, threshold_coverage
 from .pulls import pull_summary, pulls
 from .report import write_report
 from .resolution import prior_table, resolution_table
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["collect", "evaluate", "posterior_samples"]
+
 
 def _load(model: Union[str, os.PathLike, ModelBundle], device: str) -> ModelBundle:
     return model if isinstance(model, ModelBundle) else load_bundle(model, device=device)
-
-
-def posterior_samples(flow, enc: torch.Tensor, z: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from standard-normal base points
-    ``z``, one set per event ``[B, n, 6]`` (or shared ``[n, 6]``): the flow's tabulated inversion
-    in float64 (accurate to ~1e-4 sigma, far below the Monte Carlo error of the coverage)."""
-    with torch.inference_mode():
-        x, log_p = tabulated_samples(flow, enc, z, torch.float64)
-        return x.transpose(1, 2), log_p
-
-
-def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int = 512,
-            coverage_samples: int = 1000, n_corner: int = 3, seed: int = 0,
-            batch_size: int = 256, max_events: Optional[int] = None,
-            baseline: Optional[ModelBundle] = None, progress: bool = True) -> dict:
-    """Arrays over the folder: ``truth, mean, sigma, status, t68, t90, logp_truth, rank``
-    (``[N, ...]``), ``baseline`` point estimates, and ``corner`` samples of the first events."""
-    if bundle.kind != "flow":
-        raise ValueError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
-    it, total = batches(bundle, data, batch_size, targets=True)
-    total = min(total, max_events) if max_events else total
-    out: dict[str, list] = {k: [] for k in ("truth", "mean", "sigma", "status", "t68", "t90",
-                                            "logp_truth", "rank", "baseline", "run_id",
-                                            "event_id")}
-    corner: list[dict] = []
-    gen = torch.Generator().manual_seed(seed)
-    n = 0
-    with tqdm(total=total, unit="ev", desc="evaluate", disable=not progress) as bar:
-        for batch in it:
-            if max_events and n >= max_events:
-                break
-            summary, lt = posterior(bundle, batch, n_samples, seed)
-            enc = bundle.encode(batch.x, batch.seqlens).to(bundle.flow.dtype)
-            # independent points per event: shared ones would move every event's rank together
-            z = torch.randn(batch.batch_size, coverage_samples, 6, generator=gen,
-                            dtype=torch.float64)
-            samples, logp_s = posterior_samples(bundle.flow, enc, z.to(bundle.device))
-            out["rank"].append(hdr_rank(logp_s.cpu(), lt.cpu()))
-            out["truth"].append(_np(batch.targets))
-            out["mean"].append(_np(summary.mean))
-            out["sigma"].append(_np(summary.sigma))
-            out["status"].append(_np(summary.status).astype(np.int64))
-            out["t68"].append(_np(summary.logp_threshold_68))
-            out["t90"].append(_np(summary.logp_threshold_90))
-            out["logp_truth"].append(_np(lt))
-            out["run_id"].append(_np(batch.run_id).astype(np.int64))
-            out["event_id"].append(_np(batch.event_id).astype(np.int64))
-            if baseline is not None:
-                out["baseline"].append(baseline.predict_point(batch).numpy())
-            for i in range(min(batch.batch_size, n_corner - len(corner))):
-                corner.append({"samples": _np(samples[i]), "truth": _np(batch.targets[i]),
-                               "mean": _np(summary.mean[i]),
-                               "id": (int(batch.run_id[i]), int(batch.event_id[i]))})
-            n += batch.batch_size
-            bar.update(batch.batch_size)
-    arrays = {k: np.concatenate(v) for k, v in out.items() if v}
-    if max_events:
-        arrays = {k: v[:max_events] for k, v in arrays.items()}
-    arrays["corner"] = corner
-    return arrays
 
 
 def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.PathLike],
@@ -141,12 +82,17 @@ def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.Pa
         figures[f"corner_{k}"] = plots.plot_corner(
             c["samples"], c["truth"], c["mean"], out_dir / f"corner_{k}.png",
             title=f"run {run} event {ev}").name
+    cond = conditional_sections(a, ok, data, out_dir, coverage_samples)
+    coverage.update(cond["coverage"])
+    figures.update(cond["figures"])
     np.savez_compressed(out_dir / "arrays.npz",
-                        **{k: v for k, v in a.items() if k != "corner"})
+                        **{k: v for k, v in a.items() if k != "corner"},
+                        **{f"variable_{k}": v for k, v in cond["variables"].items()})
     report = {
         "model": str(bundle.path), "baseline": None if base is None else str(base.path),
         "data": str(data), "n_events": int(a["status"].shape[0]), "n_ok": int(ok.sum()),
-        "resolution": resolution, "pulls": pull_summary(p), "coverage": coverage,
+        "resolution": resolution, "resolution_by_n_doms": cond["resolution_by_n_doms"],
+        "pulls": pull_summary(p), "coverage": coverage,
         "figures": figures, "posterior_samples": n_samples,
         "training": {k: bundle.training.get(k) for k in ("elapsed_s", "epochs_run",
                                                          "best_val_loss", "global_step",

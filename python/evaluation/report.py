@@ -8,6 +8,7 @@ import pathlib
 from typing import Any
 
 from ..core.atomic import atomic_write_text
+from .report_conditional import conditional_markdown
 
 
 def _clean(obj: Any) -> Any:
@@ -87,6 +88,7 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         *[f"| {a:.2f} | {_fmt(o)} | {_fmt(e)} |"
           for a, o, e in zip(cov["levels"], cov["observed"], cov["stderr"])],
         "",
+        *conditional_markdown(report),
         "## Figures",
         "",
         *[f"![{name}]({fname})" for name, fname in report.get("figures", {}).items()],

@@ -1,0 +1,31 @@
+"""Volume of a posterior's highest-density region (HDR), from its own samples.
+
+The HDR at level ``alpha`` is ``R = {x : log p(x) >= t_alpha}``. Its volume is
+``V = ∫ 1[x in R] dx = E_{X ~ p}[1[X in R] / p(X)]``, so the mean of ``1[log p_i >= t] / p_i``
+over posterior samples ``X_i`` estimates it without bias for a given ``t``; inside ``R`` each term
+is at most ``exp(-t)``, so the estimate has a finite variance (a few per cent with 1000 samples
+in 6D). ``t_alpha`` is the ``(1 - alpha)`` quantile of the same samples' log densities. Units:
+the 6D volume is in m^6; ``log`` values are natural logs of m^6. ``V ** (1/6)`` is the side
+of a 6D cube of the same volume, in metres.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def log_hdr_volume(logp_samples: torch.Tensor | np.ndarray, level: float) -> np.ndarray:
+    """``[B, S] -> [B]``: natural log of the volume [m^6] of each event's HDR at ``level``."""
+    lp = torch.as_tensor(logp_samples, dtype=torch.float64)
+    # the (1 - level) quantile, linear interpolation (torch.quantile's rule; it caps the size)
+    srt = lp.sort(dim=1).values
+    pos = (1.0 - level) * (lp.shape[1] - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    t = (srt[:, lo] + (pos - lo) * (srt[:, hi] - srt[:, lo]))[:, None]
+    neg = torch.where(lp >= t, -lp, torch.full_like(lp, -math.inf))
+    out = torch.logsumexp(neg, dim=1) - math.log(lp.shape[1])
+    out[~torch.isfinite(t[:, 0])] = math.nan
+    return out.cpu().numpy()
