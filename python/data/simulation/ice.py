@@ -88,7 +88,8 @@ class IceModel:
 
     @staticmethod
     def _bin(z: np.ndarray) -> np.ndarray:
-        return np.clip(((z - TABLE_Z0) / TABLE_DZ).astype(np.int64), 0, ABSORPTION.size - 1)
+        i = ((z - TABLE_Z0) * (1.0 / TABLE_DZ)).astype(np.int64)
+        return np.minimum(np.maximum(i, 0), ABSORPTION.size - 1)
 
     def propagation(
         self, z1: np.ndarray, z2: np.ndarray

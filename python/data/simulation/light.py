@@ -42,6 +42,8 @@ from .losses import Track
 
 TAN_THETA_C = math.tan(math.acos(1.0 / N_PHASE))
 COS_THETA_C = 1.0 / N_PHASE
+#: track-DOM pairs whose light window is below this get no light
+MIN_WINDOW = 1e-4
 #: PE per GeV per m^2 of a cascade at 1 m (see the module docstring)
 CASCADE_YIELD = LIGHT_YIELD_PE_M / (math.pi * MUON_LOSS_A)
 
@@ -66,7 +68,7 @@ def dom_acceptance(cos_eta: np.ndarray) -> np.ndarray:
     direction cosine ``cos_eta`` (+1: straight up into the down-facing PMT):
     ``1 + 1.5 x - x^3 / 2`` (the nominal IceCube DOM curve ``0.34 (1 + 1.5 x - x^3 / 2)`` of
     photonics/ppc, D. Chirkin, NIM A 725 (2013) 141, normalised)."""
-    x = np.clip(cos_eta, -1.0, 1.0)
+    x = np.minimum(np.maximum(cos_eta, -1.0), 1.0)
     return 1.0 + 1.5 * x - 0.5 * x**3
 
 
@@ -103,26 +105,29 @@ def track_light(dom_pos, efficiency, origin, direction, t_origin, tracks: list[T
     s_c = s_perp - rho / TAN_THETA_C
     s0 = np.array([[t.s0] for t in tracks]).reshape(-1, 1)
     s1 = np.array([[t.s1] for t in tracks]).reshape(-1, 1)
-    s_e = np.clip(s_c[None], s0, s1)
-    dist = np.sqrt(rho[None] ** 2 + (s_perp[None] - s_e) ** 2)
     width = WINDOW_WIDTH_A + WINDOW_WIDTH_B * rho[None]
     # logistic approximation of the normal CDF: 1 / (1 + exp(-1.702 x))
     window = 1.0 / (1.0 + np.exp(-1.702 * (s1 - s_c[None]) / width)) - 1.0 / (
         1.0 + np.exp(-1.702 * (s0 - s_c[None]) / width)
     )
-    window = np.where(s1 > s0, np.maximum(window, 0.0), 0.0)
-    energy = np.stack([t.energy_at(s_e[i]) for i, t in enumerate(tracks)])
-    b = np.array([[t.b] for t in tracks]).reshape(-1, 1)
+    k, j = np.nonzero((window > MIN_WINDOW) & (s1 > s0))  # pairs that see the track
+    window = window[k, j]
+    s_e = np.clip(s_c[j], s0[k, 0], s1[k, 0])
+    dist = np.sqrt(rho[j] ** 2 + (s_perp[j] - s_e) ** 2)
+    energy = np.empty_like(s_e)
+    for i, track in enumerate(tracks):
+        m = k == i
+        energy[m] = track.energy_at(s_e[m])
+    b = np.array([t.b for t in tracks])[k]
     yield_rel = np.where(energy > 0, 1.0 + energy * b / MUON_LOSS_A, 0.0)
     z_emit = origin[2] + s_e * direction[2]
     att, lam, lam_a, _, acc = _ice_and_acceptance(
-        ice, acceptance, z_emit, dom_pos[None], dom_pos[None, :, 2] - z_emit, dist
+        ice, acceptance, z_emit, dom_pos[j], dom_pos[j, 2] - z_emit, dist
     )
-    mu = (LIGHT_YIELD_PE_M * efficiency[None] * acc * yield_rel * window
-          * np.exp(-dist / att) / np.maximum(rho[None], MIN_PERPENDICULAR_DISTANCE))  # fmt: skip
+    mu = (LIGHT_YIELD_PE_M * efficiency[j] * acc * yield_rel * window
+          * np.exp(-dist / att) / np.maximum(rho[j], MIN_PERPENDICULAR_DISTANCE))  # fmt: skip
     t = t_origin + s_e / C_VACUUM + dist / C_ICE
-    dom = np.broadcast_to(np.arange(rho.shape[0])[None], mu.shape)
-    return Light(*(np.ravel(v) for v in (dom, mu, t, dist, lam, lam_a, s_e)))
+    return Light(j, mu, t, dist, lam, lam_a, s_e)
 
 
 def cascade_light(dom_pos, efficiency, origin, direction, t_origin, s_loss: np.ndarray,
