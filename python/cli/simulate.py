@@ -96,8 +96,9 @@ def print_summary(s: dict, seconds: float) -> None:
     print(f"pulses per event       median {s['pulses_median']:.0f}")
     print(f"noise-only DOMs        median {s['noise_doms_median']:.0f}")
     print(f"stochastic losses      median {s['stochastic_losses_median']:.0f} per event")
-    print(f"dark stretch >= 100 m  {100 * s['dark_stretch_fraction']:.1f}% of events "
-          f"(median longest {s['longest_dark_median_m']:.0f} m)")
+    print(f"dark stretch >= 100 m  {100 * s['dark_stretch_fraction']:.1f}% of events without "
+          f"direct light (median longest {s['longest_dark_median_m']:.0f} m), "
+          f"{100 * s['unlit_stretch_fraction']:.1f}% without any light")
     for key in (k for k in s if k.startswith("charge_p95_over_p5_")):
         tag = key.removeprefix("charge_p95_over_p5_")
         print(f"at {tag:<16s}   {s['events_' + tag]} events, hit DOMs median "
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "signal":  # fake gaps: the same figure for plain muons
         args.kind, args.events = "background", min(args.events, 500)
         bg = realism_summary(events_from_args(args))
-        print(f"background, {bg['events']} muons: dark stretch >= 100 m in "
-              f"{100 * bg['dark_stretch_fraction']:.1f}% (median longest "
-              f"{bg['longest_dark_median_m']:.0f} m)")
+        print(f"background, {bg['events']} muons: stretch >= 100 m without direct light in "
+              f"{100 * bg['dark_stretch_fraction']:.1f}%, without any light in "
+              f"{100 * bg['unlit_stretch_fraction']:.1f}%")
     return 0

@@ -48,8 +48,9 @@ class SimulatedEvent:
     ``muon_energy`` at the generation cylinder, ``muon_length`` the muon's metres inside it).
     ``losses``: float64 ``[K, 5]`` (x, y, z m, t ns, energy GeV) of every stochastic loss.
     ``noise_doms``: DOMs hit by dark noise only; ``longest_dark_m``: longest stretch (m) of the
-    muon's track in the instrumented volume from which no DOM got direct light (NaN if the
-    track misses the volume)."""
+    muon's track in the instrumented volume from which no DOM got direct light (a photon
+    within :data:`~.constants.DIRECT_LIGHT_NS` of its direct time; NaN if the track misses
+    the volume); ``longest_unlit_m``: the same for any detected light."""
 
     pulses: np.ndarray
     truth: dict[str, float]
@@ -60,6 +61,7 @@ class SimulatedEvent:
     losses: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
     noise_doms: int = 0
     longest_dark_m: float = math.nan
+    longest_unlit_m: float = math.nan
 
     def llp_info(self) -> dict[str, float]:
         """The I3 ``LLPInfo`` map: prod_x/y/z, zenith, azimuth, length, fractional_energy,
@@ -141,14 +143,17 @@ class Simulator:
                          fractional_energy=f, llp_energy=e_llp)  # fmt: skip
         truth.update(zenith=zen, azimuth=azi, muon_energy=e0, muon_length=mu_stop - s_in)
         truth = {k: float(truth[k]) for k in TRUTH_KEYS}
-        pulses, noise_doms, s_direct, losses = self._detect(rng, origin, d, t_origin, tracks)
-        dark = self._longest_dark(origin, d, s_in, max(t.s1 for t in tracks), s_direct)
+        pulses, noise_doms, s_seen, direct, losses = self._detect(rng, origin, d, t_origin,
+                                                                  tracks)  # fmt: skip
+        end = max(t.s1 for t in tracks)
+        dark = self._longest_dark(origin, d, s_in, end, s_seen[direct])
+        unlit = self._longest_dark(origin, d, s_in, end, s_seen)
         return SimulatedEvent(pulses, truth, int(run_id), int(event_id), kind, asym, losses,
-                              noise_doms, dark)  # fmt: skip
+                              noise_doms, dark, unlit)  # fmt: skip
 
     def _detect(self, rng, origin, d, t_origin, tracks: list[Track]):
-        """Photons, noise and pulses: ``(pulses, noise-only DOMs, direct-light emission
-        points [m along the track], losses [K, 5])``."""
+        """Photons, noise and pulses: ``(pulses, noise-only DOMs, emission points of the
+        detected photons [m along the track], their direct-light mask, losses [K, 5])``."""
         cfg, geo = self.config, self.geometry
         rel = geo.pos - origin
         s_perp = rel @ d
@@ -174,7 +179,7 @@ class Simulator:
         t0 = K.T_CLOSEST_APPROACH_NS
         lo, hi = t0 + K.READOUT_START_NS, t0 + K.READOUT_END_NS
         seen = (t >= lo) & (t < hi)
-        s_direct = s_emit[idx][seen & (delay < K.DIRECT_LIGHT_NS)]
+        s_seen, direct = s_emit[idx][seen], delay[seen] < K.DIRECT_LIGHT_NS
         noise_dom, noise_t = dark_noise(rng, self.noise_rate, lo, hi)
         noise_doms = np.setdiff1d(noise_dom, dom[seen]).size
         dom = np.concatenate([dom[seen], noise_dom])
@@ -184,7 +189,7 @@ class Simulator:
         s_loss, e_loss = s_loss[order], e_loss[order]
         x = origin[None] + s_loss[:, None] * d[None]
         losses = np.column_stack([x, t_origin + s_loss / K.C_VACUUM, e_loss]).reshape(-1, 5)
-        return pulses, int(noise_doms), s_direct, losses
+        return pulses, int(noise_doms), s_seen, direct, losses
 
     def _longest_dark(self, origin, d, s_start, s_end, s_direct) -> float:
         a, b = self.volume.chord(origin, d)

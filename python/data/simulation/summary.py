@@ -33,19 +33,20 @@ def _energy_bin_figures(energy, n_doms, charge) -> dict[str, float]:
 def realism_summary(events: Iterable[SimulatedEvent]) -> dict[str, float]:
     """Hit DOMs (percentiles, tail above :data:`TAIL_HIT_DOMS`, noise-only DOMs), total charge
     (PE) range in decades, per-event time span (ns), pulses per event, stochastic losses per
-    event, the fraction of events whose track has a dark stretch of at least
-    :data:`DARK_STRETCH_M`, and per muon-energy bin the median hit DOMs and charge spread."""
+    event, the fraction of events whose track has a stretch of at least
+    :data:`DARK_STRETCH_M` without direct light (``dark``) or without any detected light
+    (``unlit``), and per muon-energy bin the median hit DOMs and the charge spread."""
     rows = []
     for ev in events:
         p = ev.pulses
         rows.append((ev.n_hit_doms, float(p[:, 4].sum()), float(np.ptp(p[:, 3])) if len(p) else 0.0,
-                     p.shape[0], ev.noise_doms, ev.longest_dark_m, ev.losses.shape[0],
-                     ev.truth["muon_energy"]))  # fmt: skip
+                     p.shape[0], ev.noise_doms, ev.longest_dark_m, ev.longest_unlit_m,
+                     ev.losses.shape[0], ev.truth["muon_energy"]))  # fmt: skip
     if not rows:
         return {"events": 0}
-    d, q, s, n_pulses, noise, dark, n_loss, energy = (np.array(c) for c in zip(*rows))
+    d, q, s, n_pulses, noise, dark, unlit, n_loss, energy = (np.array(c) for c in zip(*rows))
     qpos = q[q > 0]
-    dark = dark[np.isfinite(dark)]
+    dark, unlit = dark[np.isfinite(dark)], unlit[np.isfinite(unlit)]
     return {
         "events": len(rows),
         "hit_doms_p5": float(np.percentile(d, 5)),
@@ -64,5 +65,6 @@ def realism_summary(events: Iterable[SimulatedEvent]) -> dict[str, float]:
         "stochastic_losses_median": float(np.median(n_loss)),
         "dark_stretch_fraction": float((dark >= DARK_STRETCH_M).mean()) if dark.size else 0.0,
         "longest_dark_median_m": float(np.median(dark)) if dark.size else float("nan"),
+        "unlit_stretch_fraction": float((unlit >= DARK_STRETCH_M).mean()) if unlit.size else 0.0,
         **_energy_bin_figures(energy, d, q),
     }
