@@ -2,7 +2,11 @@
 
 The G frame carries an ``I3Geometry`` of the generated layout; each Q frame an
 ``I3EventHeader``; each P frame (sub-event stream ``InIceSplit``) the pulses as an
-``I3RecoPulseSeriesMap`` and the truth as the ``LLPInfo`` ``I3MapStringDouble``. With
+``I3RecoPulseSeriesMap`` and the truth as the ``LLPInfo`` ``I3MapStringDouble``. An S frame
+after the D frame records the simulation settings: ``LLPSimulationConfig`` (the
+:class:`SimulationConfig` fields as an ``I3MapStringDouble``: booleans 0/1, ``decay_length``
+null as NaN, ``ice_model`` 1 for layered, 0 for homogeneous) and ``LLPSimulationConfigYAML``
+(an ``I3String`` with the fields as YAML). With
 ``null_split`` every Q frame also gets a ``NullSplit`` P frame without pulses, as processed
 IceCube files have.
 """
@@ -13,10 +17,12 @@ import logging
 from typing import Optional
 
 import numpy as np
+import yaml
 from icecube import dataclasses, dataio, icetray
 
 from ..core.geometry import Geometry
-from ..data.simulation import simulate
+from ..data.simulation import SimulationConfig, simulate
+from ..data.simulation.config import resolve_config
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,19 @@ def pulse_map(pulses: np.ndarray) -> dataclasses.I3RecoPulseSeriesMap:
     return out
 
 
+def config_frame(config: SimulationConfig) -> icetray.I3Frame:
+    """The S frame recording ``config`` (see the module docstring)."""
+    numbers = {}
+    for key, value in config.to_dict().items():
+        if key == "ice_model":
+            value = 1.0 if value == "layered" else 0.0
+        numbers[key] = float("nan") if value is None else float(value)
+    s = icetray.I3Frame(icetray.I3Frame.Simulation)
+    s["LLPSimulationConfig"] = dataclasses.I3MapStringDouble(numbers)
+    s["LLPSimulationConfigYAML"] = dataclasses.I3String(yaml.safe_dump(config.to_dict()))
+    return s
+
+
 def write_simulated_i3(
     path: str,
     n_events: int,
@@ -64,10 +83,13 @@ def write_simulated_i3(
     null_split: bool = True,
     geometry: Optional[Geometry] = None,
     run_id: int = 1,
+    config=None,
 ) -> int:
     """Simulate ``n_events`` events into the I3 file ``path`` (.i3, .i3.gz, .i3.zst); returns
-    the number of frames written."""
+    the number of frames written. ``config``: :class:`SimulationConfig`, mapping or YAML path
+    (``None``: the defaults)."""
     geometry = geometry or Geometry.icecube86_like()
+    config = resolve_config(config)
     out = dataio.I3File(path, "w")
     n_frames = 0
     try:
@@ -77,10 +99,11 @@ def write_simulated_i3(
         c["I3Calibration"] = dataclasses.I3Calibration()
         d = icetray.I3Frame(icetray.I3Frame.DetectorStatus)
         d["I3DetectorStatus"] = dataclasses.I3DetectorStatus()
-        for fr in (g, c, d):
+        for fr in (g, c, d, config_frame(config)):
             out.push(fr)
             n_frames += 1
-        for ev in simulate(n_events, seed=seed, geometry=geometry, kind=kind, run_id=run_id):
+        for ev in simulate(n_events, seed=seed, geometry=geometry, kind=kind, run_id=run_id,
+                           config=config):
             q = icetray.I3Frame(icetray.I3Frame.DAQ)
             header = dataclasses.I3EventHeader()
             header.run_id, header.event_id = int(ev.run_id), int(ev.event_id)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ...core.geometry import Geometry
 from ..features import FeatureExtractor
 from ..simulation import simulate
+from ..simulation.config import resolve_config
 from .format import DEFAULT_EVENTS_PER_FILE, DEFAULT_ROW_GROUP_SIZE
 from .writer import ConvertedFolderWriter
 
@@ -35,17 +36,21 @@ def write_simulated_folder(
     prefix: Optional[str] = None,
     resume: bool = False,
     run_id: int = 0,
+    config=None,
 ) -> dict:
     """Simulate ``n_events`` (seeded), compute their features and write a converted folder.
 
     ``kind="signal"`` writes a labeled folder (LLP truth columns); ``"background"`` an unlabeled
-    one (the truth columns hold NaN and the manifest says ``labeled: false``). Returns the
-    manifest. A rerun with ``resume=True`` continues after the last complete data file (the
-    simulator is deterministic per event, so the result equals an uninterrupted run).
+    one (the truth columns hold NaN and the manifest says ``labeled: false``). ``config``: a
+    :class:`~..simulation.SimulationConfig`, mapping or YAML path (``None``: defaults); the
+    manifest records its fields under ``source.simulator.config``. Returns the manifest. A
+    rerun with ``resume=True`` continues after the last complete data file (the simulator is
+    deterministic per event, so the result equals an uninterrupted run).
     """
 
     geometry = geometry if geometry is not None else Geometry.icecube86_like()
     fx = FeatureExtractor(feature_config)
+    config = resolve_config(config)
     source = {
         "simulator": {
             "n_events": int(n_events),
@@ -53,6 +58,7 @@ def write_simulated_folder(
             "run_id": int(run_id),
             "kind": kind,
             "geometry": str(getattr(geometry, "source", "icecube86_like")),
+            "config": config.to_dict(),
         }
     }
     writer = ConvertedFolderWriter(
@@ -75,7 +81,7 @@ def write_simulated_folder(
     # events depend only on (seed, run_id, kind, event_id): resume at the first unwritten one
     events = iter(
         simulate(n_events - done, seed=seed, geometry=geometry, kind=kind, first_event_id=done,
-                 run_id=run_id)
+                 run_id=run_id, config=config)
     )
     with tqdm(
         total=n_events, initial=done, unit="ev", desc="simulate", disable=not progress

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from .events import (
-    KINDS,
-    TRUTH_KEYS,
-    SimulatedEvent,
-    SimulatedEvents,
-    Simulator,
-    direction_of_travel,
-    simulate,
-)
+from .config import SimulationConfig
+from .events import KINDS, TRUTH_KEYS, SimulatedEvent, SimulatedEvents, Simulator, simulate
+from .kinematics import direction_of_travel
 from .volume import Cylinder, InstrumentedVolume
 
 __all__ = [
@@ -20,6 +14,7 @@ __all__ = [
     "InstrumentedVolume",
     "SimulatedEvent",
     "SimulatedEvents",
+    "SimulationConfig",
     "Simulator",
     "direction_of_travel",
     "simulate",

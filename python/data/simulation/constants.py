@@ -52,8 +52,6 @@ SPE_LOG_SIGMA = 0.3
 #: photons of one DOM arriving within this many ns of the pulse's first photon merge into one
 #: pulse (the time resolution of the waveform unfolding)
 PULSE_MERGE_NS = 5.0
-#: dark-noise rate per DOM, Hz (IceCube, JINST 12 (2017) P03012: ~500-800 Hz)
-DARK_RATE_HZ = 500.0
 #: readout window relative to the time the muon passes closest to the detector centre, ns
 #: (the in-ice split window is -4 us ... +6 us around the trigger)
 READOUT_START_NS = -4000.0
@@ -61,14 +59,18 @@ READOUT_END_NS = 6000.0
 #: time at which the muon passes closest to the detector centre, ns (a trigger-like offset)
 T_CLOSEST_APPROACH_NS = 10000.0
 
-#: muon energy at the generation cylinder: power law E^-GAMMA between these bounds, GeV
-MUON_SPECTRAL_INDEX = 1.7
-MUON_E_MIN = 1.0e3
-MUON_E_MAX = 1.0e6
-#: cos(zenith) range of the down-going muons
-COS_ZENITH_MIN = 0.05
 #: generation cylinder: the instrumented volume's radius and height plus this margin, m
 GENERATION_MARGIN = 200.0
-#: LLP: fraction of the muon energy at production, and gap length range (m), both uniform
-FRACTIONAL_ENERGY_RANGE = (0.5, 0.99)
-GAP_LENGTH_RANGE = (20.0, 600.0)
+
+#: angular profile of the Cherenkov light of electromagnetic cascades around their axis,
+#: ``a exp(b |cos theta - 1/n|^c) + d`` (Rädel & Wiebusch, Astropart. Phys. 38 (2012) 53,
+#: electrons)
+CASCADE_ANGULAR = (4.27033, -6.02527, 0.29887, -0.00103)
+#: dark rate of high-QE (DeepCore) DOMs relative to standard ones: ~780 Hz vs ~560 Hz
+#: (IceCube, JINST 12 (2017) P03012)
+HQE_NOISE_SCALE = 780.0 / 560.0
+#: a DOM sees direct light when a photon arrives within this many ns of its direct time
+#: (the time-residual window of "direct hits", AMANDA, NIM A 524 (2004) 169)
+DIRECT_LIGHT_NS = 75.0
+#: cascades and tracks farther than this from a DOM add no light to it, m
+MAX_LIGHT_DISTANCE = 250.0

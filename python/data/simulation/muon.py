@@ -1,10 +1,12 @@
-"""Continuous muon energy loss ``dE/dx = a + b E`` (constants in :mod:`.constants`)."""
+"""Continuous muon energy loss ``dE/dx = a + b E`` with the total ``b`` (constants in
+:mod:`.constants`; :mod:`.losses` splits off the stochastic part)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .constants import MUON_LOSS_A, MUON_LOSS_B
+from .losses import continuous_energy, continuous_range
 
 _CRIT = MUON_LOSS_A / MUON_LOSS_B  # GeV, where ionisation and radiative losses are equal
 
@@ -14,12 +16,12 @@ def energy_after(e0, x):
 
     ``E(x) = (E0 + a/b) exp(-b x) - a/b``.
     """
-    return np.maximum((np.asarray(e0) + _CRIT) * np.exp(-MUON_LOSS_B * np.asarray(x)) - _CRIT, 0.0)
+    return continuous_energy(e0, x)
 
 
 def muon_range(e0):
     """Distance (m) until a muon of ``e0`` GeV stops: ``ln(1 + E0 b / a) / b``."""
-    return np.log1p(np.asarray(e0) / _CRIT) / MUON_LOSS_B
+    return continuous_range(e0)
 
 
 def relative_light_yield(e):

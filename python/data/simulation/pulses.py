@@ -6,7 +6,6 @@ import numpy as np
 
 from .constants import (
     C_ICE,
-    DARK_RATE_HZ,
     PANDEL_LAMBDA,
     PANDEL_LAMBDA_A,
     PANDEL_TAU,
@@ -15,16 +14,24 @@ from .constants import (
     SPE_LOG_SIGMA,
 )
 
-#: scale (ns) of the Pandel gamma distribution: 1 / (1/tau + c_ice/lambda_a)
-PANDEL_SCALE = 1.0 / (1.0 / PANDEL_TAU + C_ICE / PANDEL_LAMBDA_A)
 
-
-def pandel_delay(rng: np.random.Generator, dist: np.ndarray) -> np.ndarray:
-    """Photon delays (ns) after the direct time at photon path lengths ``dist`` (m)."""
-    shape = dist / PANDEL_LAMBDA
+def pandel_delay(
+    rng: np.random.Generator,
+    dist: np.ndarray,
+    lam: np.ndarray | float = PANDEL_LAMBDA,
+    lam_a: np.ndarray | float = PANDEL_LAMBDA_A,
+) -> np.ndarray:
+    """Photon delays (ns) after the direct time at photon path lengths ``dist`` (m):
+    ``Gamma(shape = dist / lam, scale = 1 / (1/tau + c_ice / lam_a))`` (``lam``, ``lam_a`` in m,
+    scalars or arrays like ``dist``)."""
+    dist = np.asarray(dist, dtype=np.float64)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), dist.shape)
+    lam_a = np.broadcast_to(np.asarray(lam_a, dtype=np.float64), dist.shape)
+    shape = dist / lam
     out = np.zeros_like(dist)
     pos = shape > 0
-    out[pos] = rng.gamma(shape[pos], PANDEL_SCALE)
+    scale = 1.0 / (1.0 / PANDEL_TAU + C_ICE / lam_a[pos])
+    out[pos] = rng.gamma(shape[pos], scale)
     return out
 
 
@@ -34,12 +41,12 @@ def spe_charges(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def dark_noise(
-    rng: np.random.Generator, n_doms: int, t_start: float, t_end: float
+    rng: np.random.Generator, rate_hz: np.ndarray, t_start: float, t_end: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dark-noise hits: ``(dom index [k], time [k] ns)``, uniform in ``[t_start, t_end)``."""
-    lam = DARK_RATE_HZ * (t_end - t_start) * 1e-9
-    counts = rng.poisson(lam, n_doms)
-    dom = np.repeat(np.arange(n_doms), counts)
+    """Dark-noise hits for DOMs with rates ``rate_hz [n]``: ``(dom index [k], time [k] ns)``,
+    uniform in ``[t_start, t_end)``."""
+    counts = rng.poisson(np.asarray(rate_hz) * (t_end - t_start) * 1e-9)
+    dom = np.repeat(np.arange(counts.shape[0]), counts)
     return dom, rng.uniform(t_start, t_end, dom.shape[0])
 
 

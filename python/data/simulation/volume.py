@@ -73,6 +73,41 @@ class InstrumentedVolume:
             out = np.concatenate([out, cand[self.contains(cand)]])
         return out[:n]
 
+    def padded(self, padding: float) -> InstrumentedVolume:
+        """The volume grown by ``padding`` m sideways (hull of the corners moved outwards in
+        32 directions, as MuonGun's ``ExtrudedPolygon`` padding) and up and down."""
+        if padding <= 0:
+            return self
+        phi = np.linspace(0.0, 2 * np.pi, 32, endpoint=False)
+        ring = padding * np.column_stack([np.cos(phi), np.sin(phi)])
+        corners = (self.hull[:, None, :] + ring[None]).reshape(-1, 2)
+        return InstrumentedVolume(_convex_hull(corners), self.z_min - padding,
+                                  self.z_max + padding)  # fmt: skip
+
+    def chord(self, origin: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
+        """``(s_in, s_out)`` of the line ``origin + s * direction`` inside the volume
+        (``s_in > s_out`` when it misses)."""
+        a = self.hull
+        e = np.roll(a, -1, axis=0) - a
+        normal = np.column_stack([e[:, 1], -e[:, 0]])  # outward for a counter-clockwise hull
+        num = ((a - origin[:2]) * normal).sum(1)
+        den = (direction[:2] * normal).sum(1)
+        lo, hi = -np.inf, np.inf
+        par = np.abs(den) < 1e-12
+        if np.any(par & (num < 0)):
+            return 0.0, -1.0
+        t = num[~par] / den[~par]
+        ent = den[~par] < 0
+        lo = max(lo, t[ent].max(initial=-np.inf))
+        hi = min(hi, t[~ent].min(initial=np.inf))
+        if abs(direction[2]) > 1e-12:
+            z1 = (self.z_min - origin[2]) / direction[2]
+            z2 = (self.z_max - origin[2]) / direction[2]
+            lo, hi = max(lo, min(z1, z2)), min(hi, max(z1, z2))
+        elif not self.z_min <= origin[2] <= self.z_max:
+            return 0.0, -1.0
+        return float(lo), float(hi)
+
     @property
     def radius(self) -> float:
         """Largest horizontal distance of a hull corner from the origin, m."""

@@ -1,0 +1,104 @@
+"""Simulator physics through the public API: stochastic losses, layered ice, gap lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from llp_gap_reco.data.simulation.constants import MUON_LOSS_A, MUON_LOSS_B
+from llp_gap_reco.data.simulation.losses import LossModel, energy_weighted_spectrum, propagate
+from llp_gap_reco.geometry import Geometry
+from llp_gap_reco.simulation import simulate
+from scipy.integrate import quad
+
+B_10TEV = 3.3e-4  # 1/m, radiative energy-loss coefficient in ice near 10 TeV
+MUONS_10TEV = dict(energy_min=1e4, energy_max=1e4, cos_zenith_min=0.9)
+
+
+@pytest.fixture(scope="module")
+def geometry():
+    return Geometry.icecube86_like()
+
+
+def test_stochastic_losses_at_10_tev(geometry):
+    events = list(simulate(300, seed=5, geometry=geometry, config=MUONS_10TEV, kind="background"))
+    per_m = np.array([ev.losses[:, 4].sum() / ev.truth["muon_length"] for ev in events])
+    ratio = per_m / (B_10TEV * 1e4)
+    assert 0.3 <= ratio.mean() <= 1.0
+    assert ratio.std() / ratio.mean() >= 0.3
+    for ev in events:
+        loss = ev.losses
+        assert loss.dtype == np.float64 and loss.shape[1] == 5 and (loss[:, 4] > 0).all()
+        assert (np.diff(loss[:, 3]) >= 0).all()  # time-ordered along the muon
+        assert loss[:, 4].sum() < 1e4
+
+
+def test_energy_is_conserved_along_a_track():
+    """Reference: 1 cm steps of dE/dx = -(a + b_cont E) between the sampled losses."""
+    model, rng = LossModel(0.01), np.random.default_rng(3)
+    for e0 in (2e3, 1e4):
+        track = propagate(rng, model, -300.0, 1500.0, e0)
+        assert track.s_loss.size >= 1
+        e, s = e0, track.s0
+        for s_k, loss, after in zip(track.s_loss, track.e_loss, track.e_after):
+            n = max(int((s_k - s) / 0.01), 1)
+            dx = (s_k - s) / n
+            for _ in range(n):
+                e -= (MUON_LOSS_A + model.b_cont * e) * dx
+            assert loss + after == pytest.approx(e, rel=1e-4)  # the loss leaves exactly E - dE
+            e, s = after, s_k
+        assert track.energy_at(track.s_loss[-1] + 1.0) < track.e_after[-1]
+
+
+def test_loss_spectrum_matches_quadrature():
+    total = quad(energy_weighted_spectrum, 1e-9, 1.0, limit=400, points=[1e-3])[0]
+    assert total == pytest.approx(1.0, rel=1e-3)
+    model = LossModel(0.01)
+    frac = quad(energy_weighted_spectrum, 0.01, 1.0, limit=200)[0]
+    rate = quad(lambda v: energy_weighted_spectrum(v) / v, 0.01, 1.0, limit=200)[0]
+    assert model.stochastic_fraction == pytest.approx(frac, rel=1e-3)
+    assert model.rate_per_m == pytest.approx(MUON_LOSS_B * rate, rel=0.02)
+
+
+def _log_charge_spread(geometry, stochastic: bool) -> float:
+    cfg = dict(MUONS_10TEV, stochastic_losses=stochastic)
+    q = [ev.pulses[:, 4].sum() for ev in simulate(250, seed=6, geometry=geometry, config=cfg,
+                                                  kind="background")]  # fmt: skip
+    return float(np.std(np.log(q)))
+
+
+def test_stochastic_losses_widen_the_charge_spread(geometry):
+    assert _log_charge_spread(geometry, True) >= 1.15 * _log_charge_spread(geometry, False)
+
+
+def _dust_over_clear(geometry, ice: str) -> tuple[float, float]:
+    """(charge per DOM, charge per hit DOM) in the dust layer over deep clear ice."""
+    z = geometry.pos[:, 2]
+    layers = {"dust": (z > -150) & (z < -50), "clear": (z > -450) & (z < -200)}
+    charge = {k: 0.0 for k in layers}
+    hits = {k: 0 for k in layers}
+    cfg = dict(MUONS_10TEV, ice_model=ice, stochastic_losses=False)
+    events = list(simulate(150, seed=7, geometry=geometry, config=cfg, kind="background"))
+    for ev in events:
+        p = ev.pulses
+        q = np.bincount(geometry.index(p[:, 0], p[:, 1]), p[:, 4], len(geometry))
+        for k, m in layers.items():
+            charge[k] += q[m].sum()
+            hits[k] += int((q[m] > 0).sum())
+    n = {k: m.sum() * len(events) for k, m in layers.items()}
+    per_dom = (charge["dust"] / n["dust"]) / (charge["clear"] / n["clear"])
+    per_hit = (charge["dust"] / hits["dust"]) / (charge["clear"] / hits["clear"])
+    return per_dom, per_hit
+
+
+def test_dust_layer_is_darker_with_layered_ice(geometry):
+    layered, homogeneous = _dust_over_clear(geometry, "layered"), _dust_over_clear(geometry,
+                                                                                  "homogeneous")
+    assert layered[0] <= 0.6 * homogeneous[0]  # charge per DOM
+    assert layered[1] < homogeneous[1]  # charge per hit DOM: lower, by less (noise, near DOMs)
+
+
+def test_default_gap_lengths(geometry):
+    gaps = np.array([ev.truth["gap_length"] for ev in simulate(600, seed=8, geometry=geometry)])
+    assert gaps.min() >= 50.0
+    assert (gaps < 200).sum() >= 2 * (gaps > 400).sum()
+    assert (gaps > 400).sum() > 0
