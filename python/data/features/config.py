@@ -9,6 +9,9 @@
         - {class: TotalCharge, kwargs: {}}
         - {class: ChargeUntilT, kwargs: {times: [10, 50, 100]}}
         - {class: TSpread}                                    # kwargs optional
+    dom_exclusions:                                           # see .exclusions
+      exclusions: [SaturationWindows, BadDomsList, CalibrationErrata]
+      partial_exclusion: false
 
 The DOM position ``x, y, z`` always precedes the listed features.
 """
@@ -21,6 +24,7 @@ from typing import Any, Union
 
 from ...core.yaml_file import read_yaml
 from .definitions import FEATURE_CLASSES, Feature
+from .exclusions import DEFAULT_DOM_EXCLUSIONS, normalise_dom_exclusions
 
 #: the only pulse modifier: subtract the event's charge-weighted mean time from every pulse
 CHARGE_WEIGHTED_MEAN_TIME_MODIFIER = "ChargeWeightedMeanTimePulseModifier"
@@ -41,6 +45,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             {"class": "TFirstPulse", "kwargs": {}},
         ]
     },
+    "dom_exclusions": copy.deepcopy(DEFAULT_DOM_EXCLUSIONS),
 }
 
 ConfigLike = Union[None, dict, str, "os.PathLike[str]"]
@@ -61,7 +66,7 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         raw = read_yaml(source, "feature config")
         if not isinstance(raw, dict):
             raise ValueError(f"feature config {source!r}: top level must be a mapping")
-    unknown = set(raw) - {"pulse_key", "pulse_modifier", "feature_config"}
+    unknown = set(raw) - {"pulse_key", "pulse_modifier", "feature_config", "dom_exclusions"}
     if unknown:
         raise ValueError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
 
@@ -107,5 +112,8 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         "feature_config": {
             "features": [{"class": type(f).__name__, "kwargs": f.kwargs} for f in features]
         },
+        # absent (configs written before exclusions existed): the original converter's
+        "dom_exclusions": normalise_dom_exclusions(
+            raw.get("dom_exclusions", DEFAULT_DOM_EXCLUSIONS), source),
     }
     return normalised, features, modifier is not None
