@@ -19,7 +19,7 @@ import numpy as np
 from ..core.status import Status
 from ..data.features.exclusions import Exclusions
 from .errors import ConfigurationError, ReconstructionError
-from .frame_features import ExclusionSettings, frame_features
+from .frame_features import NO_EXCLUSIONS, ExclusionSettings, frame_features
 from .frame_queue import FrameQueue
 from .results import EventResult
 
@@ -131,7 +131,7 @@ class BatchingEngine:
         sub_event_stream: Optional[str] = None,
         condition: Optional[Callable[[Any], bool]] = None,
         max_frames: Optional[int] = None,
-        exclusions: ExclusionSettings = ExclusionSettings(),
+        exclusions: ExclusionSettings = NO_EXCLUSIONS,
         on_error: str = "raise",
         geometry: Optional[Any] = None,
         output_suffixes: Sequence[str] = ("_Production", "_Decay", "_Covariance", "_Params",

@@ -38,6 +38,10 @@ class ExclusionSettings:
                                  self.partial if partial is None else bool(partial))
 
 
+#: no DOM exclusion
+NO_EXCLUSIONS = ExclusionSettings()
+
+
 @dataclass
 class FrameFeatures:
     """``features`` float32 [n_doms, D] (None unless ``status`` is OK), DOM keys, status.
@@ -55,7 +59,7 @@ class FrameFeatures:
 
 
 def frame_features(access: Any, frame: Any, pulse_key: str, geometry: Any, extractor: Any,
-                   exclusions: ExclusionSettings = ExclusionSettings()) -> FrameFeatures:
+                   exclusions: ExclusionSettings = NO_EXCLUSIONS) -> FrameFeatures:
     """Read ``pulse_key`` through ``access``, apply the exclusions, compute the features.
 
     Bad events get a status (missing key, empty map, everything excluded or cleaned away,
