@@ -283,23 +283,20 @@ class Geometry:
     def from_i3geometry(cls, geometry: Any) -> Geometry:
         """From an ``I3Geometry`` (duck-typed: ``geometry.omgeo.items()`` yields
         ``(key, geo)`` with ``key.string``, ``key.om``, ``geo.position.x/.y/.z`` and optionally
-        ``geo.omtype``). Multi-PMT keys collapse to one row per ``(string, om)``."""
-        rows = {}
+        ``geo.omtype``). Multi-PMT keys collapse to one row per ``(string, om)`` at the mean
+        position of its PMTs."""
+        rows = []
+        types = []
         for key, geo in geometry.omgeo.items():
             p = geo.position
-            rows[(int(key.string), int(key.om))] = (
-                float(p.x),
-                float(p.y),
-                float(p.z),
-                str(getattr(geo, "omtype", ICECUBE)),
-            )
+            rows.append((int(key.string), int(key.om), float(p.x), float(p.y), float(p.z)))
+            types.append(str(getattr(geo, "omtype", ICECUBE)))
         if not rows:
             raise ValueError("I3Geometry has an empty omgeo map")
-        keys = np.array(list(rows.keys()), dtype=np.int64)
-        vals = list(rows.values())
-        pos = np.array([v[:3] for v in vals], dtype=np.float64)
-        dom_type = np.array([v[3] for v in vals])
-        return cls(keys[:, 0], keys[:, 1], pos, dom_type, source="I3Geometry")
+        arr = np.array(rows, dtype=np.float64)
+        string, om, pos, dom_type = _one_row_per_module(
+            arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2:], np.array(types))
+        return cls(string, om, pos, dom_type, source="I3Geometry")
 
     def to_table(self, path: PathLike) -> None:
         """Write ``string, om, x, y, z, dom_type`` as parquet (``.parquet``/``.pq``) or CSV."""

@@ -19,7 +19,7 @@ import numpy as np
 from ..core.status import Status
 from ..data.features.exclusions import Exclusions
 from .errors import ConfigurationError, ReconstructionError
-from .frame_features import NO_EXCLUSIONS, ExclusionSettings, frame_features
+from .frame_features import MULTI_PMT, NO_EXCLUSIONS, ExclusionSettings, frame_features
 from .frame_queue import FrameQueue
 from .results import EventResult
 
@@ -117,6 +117,8 @@ class BatchingEngine:
     unexpected exception (in the features or in ``reconstruct``) raises
     :class:`ReconstructionError` when ``on_error="raise"`` and marks the events ``ERROR`` when
     ``on_error="flag"``. ``geometry`` serves until a G frame arrives (files without GCD).
+    ``multi_pmt``: ``"sum"`` pools the PMTs of a module, ``"refuse"`` gives events with
+    ``pmt != 0`` pulses the status ``MULTI_PMT_REFUSED``.
     """
 
     def __init__(
@@ -134,11 +136,15 @@ class BatchingEngine:
         exclusions: ExclusionSettings = NO_EXCLUSIONS,
         on_error: str = "raise",
         geometry: Optional[Any] = None,
+        multi_pmt: str = "sum",
         output_suffixes: Sequence[str] = ("_Production", "_Decay", "_Covariance", "_Params",
                                           "_Particle"),
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if multi_pmt not in MULTI_PMT:
+            raise ValueError(f"multi_pmt must be one of {MULTI_PMT}, got {multi_pmt!r}")
+        self.multi_pmt = multi_pmt
         self.access = access
         self.extractor = extractor
         self.reconstruct = reconstruct
@@ -197,7 +203,7 @@ class BatchingEngine:
         t0 = time.perf_counter()
         try:
             ff = frame_features(self.access, frame, self.pulse_key, self.geometry,
-                                self.extractor, self.exclusions)
+                                self.extractor, self.exclusions, self.multi_pmt)
         except ConfigurationError:
             raise
         except Exception as err:

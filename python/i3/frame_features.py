@@ -58,16 +58,25 @@ class FrameFeatures:
     n_doms_excluded: int = 0
 
 
+#: what to do with pulses of PMTs other than 0 (IceCube Upgrade mDOMs, D-Eggs)
+MULTI_PMT = ("sum", "refuse")
+
+
 def frame_features(access: Any, frame: Any, pulse_key: str, geometry: Any, extractor: Any,
-                   exclusions: ExclusionSettings = NO_EXCLUSIONS) -> FrameFeatures:
+                   exclusions: ExclusionSettings = NO_EXCLUSIONS,
+                   multi_pmt: str = "sum") -> FrameFeatures:
     """Read ``pulse_key`` through ``access``, apply the exclusions, compute the features.
 
-    Bad events get a status (missing key, empty map, everything excluded or cleaned away,
-    unknown DOM); anything else that goes wrong raises (the caller decides what to do).
+    Pulses of all PMTs of a module are pooled into one row per ``(string, om)``
+    (``multi_pmt="sum"``), or an event with a pulse on ``pmt != 0`` gets the status
+    ``MULTI_PMT_REFUSED`` (``"refuse"``). Bad events get a status (missing key, empty map,
+    everything excluded or cleaned away, unknown DOM); anything else that goes wrong raises.
     """
     pulses = access.pulses(frame, pulse_key)
     if pulses is None:
         return FrameFeatures(None, None, None, Status.PULSES_MISSING, 0)
+    if multi_pmt == "refuse" and (pulses[:, 2] != 0).any():
+        return FrameFeatures(None, None, None, Status.MULTI_PMT_REFUSED, 0)
     n_excluded = 0
     if exclusions.keys and pulses.shape[0]:
         excl = access.exclusions(frame, exclusions.keys)

@@ -69,6 +69,9 @@ class LLPGapReco(icetray.I3Module):
         self.AddParameter("OnError", "'raise': an unexpected error stops the tray with its "
                           "traceback; 'flag': its events get status ERROR and the tray goes on.",
                           "raise")
+        self.AddParameter("MultiPMT", "'sum': pulses of all PMTs of a module (Upgrade mDOM, "
+                          "D-Egg) form one row per (string, om); 'refuse': events with a pulse "
+                          "on pmt != 0 get status MULTI_PMT_REFUSED.", "sum")
         self.AddParameter("SummaryFile", "Write the status counts and timings as JSON here at "
                           "Finish (None: only the log line).", None)
         self.AddOutBox("OutBox")
@@ -123,6 +126,7 @@ class LLPGapReco(icetray.I3Module):
             exclusions=self.exclusion_settings,
             on_error=on_error,
             geometry=Geometry.from_table(table) if table else None,
+            multi_pmt=self.GetParameter("MultiPMT"),
         )
         self._t0 = time.perf_counter()
         i3logging.log_info(
