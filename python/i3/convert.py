@@ -19,6 +19,11 @@ import numpy as np
 from icecube import dataclasses, icetray
 from tqdm import tqdm
 
+try:  # MMCTrackList needs simclasses, which not every IceTray build has
+    from icecube import simclasses  # noqa: F401
+except ImportError:
+    pass
+
 from ..core.geometry import Geometry
 from ..data.features import FeatureExtractor
 from ..data.parquet.writer import ConvertedFolderWriter
@@ -44,12 +49,21 @@ def llp_truth(info) -> dict:
     return truth
 
 
+_UNREADABLE: set = set()
+
+
 def muon_info(frame, key: str = "MMCTrackList") -> dict:
     """``muon_energy`` [GeV], ``zenith`` [rad], ``muon_length`` [m] of the most energetic muon
-    entering the detector, from ``MMCTrackList``; empty when absent."""
-    if key not in frame:
+    entering the detector, from ``MMCTrackList``; empty when absent or when this IceTray build
+    cannot read it (no simclasses: warned once)."""
+    if key not in frame or key in _UNREADABLE:
         return {}
-    tracks = list(frame[key])
+    try:
+        tracks = list(frame[key])
+    except KeyError as err:  # "Deserialization failed": the type's library is not built
+        _UNREADABLE.add(key)
+        logger.warning("cannot read %r (%s); muon information is left empty", key, err)
+        return {}
     if not tracks:
         return {}
     best = max(tracks, key=lambda t: t.Ei)
