@@ -4,7 +4,7 @@ The G frame carries an ``I3Geometry`` of the generated layout; each Q frame an
 ``I3EventHeader``; each P frame (sub-event stream ``InIceSplit``) the pulses as an
 ``I3RecoPulseSeriesMap`` and the truth as the ``LLPInfo`` ``I3MapStringDouble``. With
 ``null_split`` every Q frame also gets a ``NullSplit`` P frame without pulses, as processed
-IceCube files have.
+IceCube files have; ``bad_doms`` puts a ``BadDomsList`` into the D frame.
 """
 
 from __future__ import annotations
@@ -64,9 +64,11 @@ def write_simulated_i3(
     null_split: bool = True,
     geometry: Optional[Geometry] = None,
     run_id: int = 1,
+    bad_doms: Optional[np.ndarray] = None,
 ) -> int:
     """Simulate ``n_events`` events into the I3 file ``path`` (.i3, .i3.gz, .i3.zst); returns
-    the number of frames written."""
+    the number of frames written. ``bad_doms``: int ``[K, 2]`` (string, om) of DOMs listed in
+    the D frame's ``BadDomsList``."""
     geometry = geometry or Geometry.icecube86_like()
     out = dataio.I3File(path, "w")
     n_frames = 0
@@ -77,6 +79,9 @@ def write_simulated_i3(
         c["I3Calibration"] = dataclasses.I3Calibration()
         d = icetray.I3Frame(icetray.I3Frame.DetectorStatus)
         d["I3DetectorStatus"] = dataclasses.I3DetectorStatus()
+        if bad_doms is not None:
+            d["BadDomsList"] = dataclasses.I3VectorOMKey(
+                [icetray.OMKey(int(k[0]), int(k[1]), 0) for k in np.asarray(bad_doms)])
         for fr in (g, c, d):
             out.push(fr)
             n_frames += 1
