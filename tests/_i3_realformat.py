@@ -5,8 +5,8 @@ What a production file has and the package's own simulated files lack: I (TrayIn
 ``pmt != 0`` keys), ``BadDomsList``/``BadDomsListSLC`` in D frames (a second D frame midway changes
 them), ``InIcePulses`` in Q frames with ``SaturationWindows``/``CalibrationErrata``, P frames of
 several sub-event streams (``InIceSplit`` with ``sub_event_id`` 0 and 1, ``NullSplit``,
-``IceTopSplit``) whose pulses are masks over ``InIcePulses`` (``SplitInIcePulses``), masks of masks
-(``SRTInIcePulses``), HLC/SLC masks and a union.
+``IceTopSplit``) whose pulses are masks over ``InIcePulses`` (``SplitInIcePulses``), masks of
+masks (``SRTInIcePulses``), HLC/SLC masks and a union; a few non-finite charges.
 
 Next to the file, :func:`write_realformat_i3` returns what it put in, as numpy, so that tests can
 compute the expected encoder input without IceTray.
@@ -161,6 +161,8 @@ def write_realformat_i3(path: str, n_events: int, seed: int = 1, run_id: int = 7
                 rng.integers(0, MDOM_PMTS, k), rng.uniform(p[:, 3].min(), p[:, 3].max(), k),
                 rng.uniform(0.2, 3.0, k), np.full(k, 5.0)])
             p = np.concatenate([p, md])
+        if i % 7 == 3:  # a few non-finite charges (removed by the feature cleaning)
+            p[rng.choice(len(p), 3, replace=False), 4] = np.nan
         lc = rng.random(len(p)) < 0.6
         full, p, lc = _pulse_map(p, lc)
         q = icetray.I3Frame(icetray.I3Frame.DAQ)

@@ -112,8 +112,14 @@ def expected_input(exp, pulses, geometry, bad_keys, partial):
     ("SRTInIcePulses", True, ["BadDomsListSLC"]),      # a mask of a mask, partial exclusion
     ("SplitInIcePulsesHLCSLC", False, []),             # a union; no exclusion at all
 ])
-def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, pulses, partial, extra_keys):
+def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, capfd, pulses, partial,
+                                           extra_keys):
     from _i3_realformat import geometry_with_mdoms
+    from llp_gap_reco.bundle import load_bundle
+
+    trained = load_bundle(standin["model"]).feature_config["dom_exclusions"]
+    assert trained == {"exclusions": ["SaturationWindows", "BadDomsList", "CalibrationErrata"],
+                       "partial_exclusion": False}  # the bundle records its exclusions
 
     module = recording_module()
     keys = None if extra_keys is None else (
@@ -123,6 +129,8 @@ def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, pulses, partial, e
     run_tray(standin["input"], out, module, ModelPath=standin["model"], Pulses=pulses,
              SubEventStream="InIceSplit", BatchSize=7, Samples=16, DOMExclusions=keys,
              PartialExclusion=partial, SummaryFile=str(tmp_path / "summary.json"))
+    warned = "differ from those the model was trained with" in capfd.readouterr().err
+    assert warned == (extra_keys is not None)  # told otherwise than the bundle: a warning
     fin, fout = frames_of(standin["input"]), frames_of(out)
     # I3Writer writes its own TrayInfo frame first; every input frame follows, in order
     assert [signature(f) for f in fout if f.Stop.id != "I"] == \
@@ -179,7 +187,7 @@ def test_mdom_pmts_are_summed_per_module(standin, tmp_path):
     col = ex.names.index("TotalCharge")
     checked = 0
     for got, exp in zip(module.inputs, standin["expected"]):
-        md = exp.split[exp.split[:, 0] == 87]
+        md = exp.split[(exp.split[:, 0] == 87) & (exp.split[:, 4] > 0)]  # NaN: cleaned away
         for om in np.unique(md[:, 1]):
             on = md[md[:, 1] == om]
             row = np.flatnonzero((np.abs(got[:, 2] - (-200.0 - 10 * om)) < 1e-3)
