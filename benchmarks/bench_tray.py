@@ -2,7 +2,8 @@
 real tray (I3Reader -> LLPGapReco) when icecube is importable, on simulated events and, when
 ``LLP_GAP_RECO_REAL_I3_DIR`` names a folder of IceCube I3 files (e.g. graphnet's
 ``data/tests/i3``), on their real frames (repeated to a few thousand events; the IC86 files only,
-pulses ``InIcePulses``, geometry ``resources/geometry/icecube86.parquet``).
+pulses ``InIcePulses``, geometry: graphnet's surveyed ``icecube86.parquet``, downloaded separately
+and named by ``LLP_GAP_RECO_IC86_TABLE`` or lying in that folder).
 
 ``python benchmarks/bench_tray.py [--quick]`` prints a table and writes
 ``benchmarks/results/tray.json``. The model has the default architecture
@@ -30,8 +31,6 @@ from llp_gap_reco.simulation import simulate
 from llp_gap_reco.training import train
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "tray.json"
-IC86_TABLE = pathlib.Path(__file__).resolve().parents[1] / "resources" / "geometry" / \
-    "icecube86.parquet"
 BATCH = 256
 SAMPLES = 512
 
@@ -115,12 +114,23 @@ def _real_files() -> list[pathlib.Path]:
                   if "GeoCalib" not in p.name and "upgrade" not in p.name.lower())
 
 
+def _ic86_table() -> pathlib.Path | None:
+    """graphnet's surveyed IC86 table: ``LLP_GAP_RECO_IC86_TABLE``, else ``icecube86.parquet`` in
+    ``LLP_GAP_RECO_REAL_I3_DIR``."""
+    named = os.environ.get("LLP_GAP_RECO_IC86_TABLE")
+    if named:
+        return pathlib.Path(named)
+    folder = pathlib.Path(os.environ.get("LLP_GAP_RECO_REAL_I3_DIR") or ".")
+    return folder / "icecube86.parquet" if (folder / "icecube86.parquet").is_file() else None
+
+
 def _real_tray(model: str, tmp: pathlib.Path, n_target: int) -> list[dict]:
     """Real frames of the IC86 files, repeated into one file of about ``n_target`` P frames."""
     files = _real_files()
-    if not files:
-        return [{"name": "real files (set LLP_GAP_RECO_REAL_I3_DIR)", "value": float("nan"),
-                 "unit": "events/s"}]
+    table = _ic86_table()
+    if not files or table is None:
+        return [{"name": "real files (set LLP_GAP_RECO_REAL_I3_DIR and LLP_GAP_RECO_IC86_TABLE)",
+                 "value": float("nan"), "unit": "events/s"}]
     from icecube import dataio
     from icecube.icetray import I3Tray
     from llp_gap_reco import LLPGapReco
@@ -144,7 +154,7 @@ def _real_tray(model: str, tmp: pathlib.Path, n_target: int) -> list[dict]:
         if with_reco:
             tray.AddModule(LLPGapReco, "reco", ModelPath=model, BatchSize=BATCH,
                            Pulses="InIcePulses", Samples=SAMPLES, Device="cpu",
-                           GeometryTable=str(IC86_TABLE))
+                           GeometryTable=str(table))
         t0 = time.perf_counter()
         tray.Execute()
         return time.perf_counter() - t0

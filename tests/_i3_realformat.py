@@ -1,7 +1,7 @@
 """Small I3 files in the format of processed IceCube data, written with the real icetray.
 
 What a production file has and the package's own simulated files lack: I (TrayInfo) and S
-(Simulation) frames, the surveyed IC86 geometry plus a string of multi-PMT modules (mDOMs,
+(Simulation) frames, an IC86 geometry table plus a string of multi-PMT modules (mDOMs,
 ``pmt != 0`` keys), ``BadDomsList``/``BadDomsListSLC`` in D frames (a second D frame midway changes
 them), ``InIcePulses`` in Q frames with ``SaturationWindows``/``CalibrationErrata``, P frames of
 several sub-event streams (``InIceSplit`` with ``sub_event_id`` 0 and 1, ``NullSplit``,
@@ -14,15 +14,13 @@ compute the expected encoder input without IceTray.
 
 from __future__ import annotations
 
-import pathlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
 
-IC86_TABLE = pathlib.Path(__file__).resolve().parents[1] / "resources" / "geometry" / \
-    "icecube86.parquet"
 MDOM_STRING, MDOM_OMS, MDOM_PMTS = 87, range(1, 11), 24
 LC = 1  # I3RecoPulse.PulseFlags.LC
 
@@ -42,9 +40,10 @@ class Expected:
     lc: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
-def geometry_with_mdoms() -> Geometry:
-    """The surveyed IC86 in-ice DOMs plus one string of 10 mDOMs (module positions)."""
-    ic86 = Geometry.from_table(IC86_TABLE)
+def geometry_with_mdoms(table: str | os.PathLike) -> Geometry:
+    """The in-ice DOMs of the IC86 table ``table`` (graphnet's format, see ``_ic86_table``) plus
+    one string of 10 mDOMs (module positions)."""
+    ic86 = Geometry.from_table(table)
     oms = np.array(list(MDOM_OMS))
     pos = np.column_stack([np.full(oms.size, 40.0), np.full(oms.size, -40.0), -200.0 - 10 * oms])
     return Geometry(np.r_[ic86.string, np.full(oms.size, MDOM_STRING)], np.r_[ic86.om, oms],
@@ -111,15 +110,15 @@ def _window_map(rows):
     return out
 
 
-def write_realformat_i3(path: str, n_events: int, seed: int = 1, run_id: int = 7,
-                        with_gcd: bool = True) -> list[Expected]:
-    """Write ``n_events`` DAQ events (with GCD, I and S frames) to ``path``; return what every
-    ``InIceSplit`` P frame holds, in file order."""
+def write_realformat_i3(path: str, n_events: int, table: str | os.PathLike, seed: int = 1,
+                        run_id: int = 7, with_gcd: bool = True) -> list[Expected]:
+    """Write ``n_events`` DAQ events (with GCD, I and S frames) on the IC86 table ``table`` plus
+    mDOMs to ``path``; return what every ``InIceSplit`` P frame holds, in file order."""
     from icecube import dataclasses, dataio, icetray
 
     rng = np.random.default_rng(seed)
-    geometry = geometry_with_mdoms()
-    ic86 = Geometry.from_table(IC86_TABLE)
+    geometry = geometry_with_mdoms(table)
+    ic86 = Geometry.from_table(table)
     events = list(simulate(n_events, seed=seed, geometry=ic86, run_id=run_id))
     hit = np.unique(np.concatenate([e.pulses[:, :3] for e in events]), axis=0).astype(np.int64)
     bad_lists = [hit[rng.choice(len(hit), 8, replace=False)] for _ in range(2)]

@@ -3,9 +3,10 @@
 Set ``LLP_GAP_RECO_REAL_I3_DIR`` to a folder with I3 files of processed IceCube simulation, e.g.
 the test files of graphnet (``data/tests/i3/*/*_first_5_frames.i3.gz`` of
 https://github.com/graphnet-team/graphnet: oscNext levels 3 and 7, an IC86 NuMu file, an Upgrade
-file). Their GCD files are not public; the geometry comes from the surveyed IC86 table
-(``resources/geometry/icecube86.parquet``) or, for files with Upgrade modules, from graphnet's
-``icecube_upgrade.parquet`` when it is in the same folder.
+file). Their GCD files are not public; the geometry comes from graphnet's surveyed IC86 table
+(``data/geometry_tables/icecube/icecube86.parquet``, downloaded separately) named by
+``LLP_GAP_RECO_IC86_TABLE`` or lying in that folder as ``icecube86.parquet``, or, for files with
+Upgrade modules, from graphnet's ``icecube_upgrade.parquet`` when it is in that folder.
 
 Each file goes through I3Reader -> LLPGapReco -> I3Writer. Checked: every frame kept in order,
 a result or status on every P frame of the file's stream, and the encoder input equal to what a
@@ -20,7 +21,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from _i3_realformat import IC86_TABLE
+from _ic86_table import NO_TABLE, real_ic86_table
 from _training_helpers import make_bundle, make_folder
 from llp_gap_reco.core.status import Status
 from llp_gap_reco.geometry import Geometry
@@ -33,6 +34,9 @@ FILES = sorted(p for p in pathlib.Path(REAL_DIR).glob("**/*.i3*")
 if not FILES:
     pytest.skip("no real I3 files: set LLP_GAP_RECO_REAL_I3_DIR to a folder of IceCube I3 files "
                 "(e.g. graphnet's data/tests/i3)", allow_module_level=True)
+IC86_TABLE = real_ic86_table()
+if IC86_TABLE is None:
+    pytest.skip(NO_TABLE, allow_module_level=True)
 
 PULSE_CANDIDATES = ("SplitInIcePulses", "InIcePulses")
 EXCLUSIONS = ("SaturationWindows", "BadDomsList", "CalibrationErrata")

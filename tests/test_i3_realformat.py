@@ -1,10 +1,12 @@
 """LLPGapReco and the I3 conversion on files in the format of processed IceCube data.
 
-The files are written with the real icetray by ``_i3_realformat``: I and S frames, the surveyed
-IC86 geometry plus multi-PMT modules, bad-DOM lists in D frames (changed midway), saturation and
+The files are written with the real icetray by ``_i3_realformat``: I and S frames, an IC86
+geometry plus multi-PMT modules, bad-DOM lists in D frames (changed midway), saturation and
 calibration-errata windows in Q frames, masks (and masks of masks, and a union) over
 ``InIcePulses``, several sub-event streams. The expected encoder input of every event is computed
-from the numpy arrays the file was written from, with a naive per-pulse exclusion loop.
+from the numpy arrays the file was written from, with a naive per-pulse exclusion loop. The IC86
+geometry is a stand-in table in graphnet's ``icecube86.parquet`` format (``_ic86_table``), also
+the table for files without GCD.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import pathlib
 
 import numpy as np
 import pytest
-from _i3_realformat import IC86_TABLE, write_realformat_i3
+from _i3_realformat import write_realformat_i3
+from _ic86_table import write_graphnet_standin
 from _training_helpers import make_bundle, make_folder
 from llp_gap_reco.core.status import Status
 from llp_gap_reco.features import FeatureExtractor
@@ -33,11 +36,12 @@ def standin(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("realformat")
     bundle = make_bundle(make_folder(tmp / "train", n_events=80, events_per_file=40))
     model = str(save_bundle(bundle, tmp / "model.pt"))
+    table = str(write_graphnet_standin(tmp / "icecube86.parquet"))
     path = str(tmp / "standin.i3.zst")
-    expected = write_realformat_i3(path, N_EVENTS, seed=3)
+    expected = write_realformat_i3(path, N_EVENTS, table, seed=3)
     nogcd = str(tmp / "nogcd.i3.zst")
-    expected_nogcd = write_realformat_i3(nogcd, 12, seed=4, with_gcd=False)
-    return {"tmp": tmp, "model": model, "input": path, "expected": expected,
+    expected_nogcd = write_realformat_i3(nogcd, 12, table, seed=4, with_gcd=False)
+    return {"tmp": tmp, "model": model, "table": table, "input": path, "expected": expected,
             "nogcd": nogcd, "expected_nogcd": expected_nogcd}
 
 
@@ -138,7 +142,7 @@ def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, capfd, pulses, par
     assert sum(f.Stop.id == "I" for f in fout) >= sum(f.Stop.id == "I" for f in fin)
     assert {f.Stop.id for f in fin} >= {"I", "G", "C", "D", "Q", "P", "S"}
 
-    geometry = geometry_with_mdoms()
+    geometry = geometry_with_mdoms(standin["table"])
     reco = [f for f in fout if f.Stop.id == "P" and f["I3EventHeader"].sub_event_stream ==
             "InIceSplit"]
     others = [f for f in fout if f.Stop.id == "P" and f["I3EventHeader"].sub_event_stream !=
@@ -214,7 +218,7 @@ def test_without_gcd_uses_the_geometry_table(standin, tmp_path):
     out = str(tmp_path / "o.i3")
     run_tray(standin["nogcd"], out, module, ModelPath=standin["model"],
              Pulses="SplitInIcePulses", SubEventStream="InIceSplit", Samples=16,
-             GeometryTable=str(IC86_TABLE))
+             GeometryTable=standin["table"])
     reco = [f for f in frames_of(out) if "LLPGapReco_Params" in f]
     assert len(reco) == len(standin["expected_nogcd"])
     statuses = []
@@ -311,7 +315,7 @@ def test_reconstruct_script_exit_codes(standin, tmp_path):
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     base = ["-i", standin["nogcd"], "--model", standin["model"], "--samples", "16",
-            "--geometry-table", str(IC86_TABLE), "--pulses", "SplitInIcePulses"]
+            "--geometry-table", standin["table"], "--pulses", "SplitInIcePulses"]
     out = tmp_path / "o.i3.zst"
     # some events hit mDOMs unknown to the IC86 table: more than 0 % failed -> exit 3
     assert script.main(base + ["-o", str(out), "--max-failed-fraction", "0"]) == 3
