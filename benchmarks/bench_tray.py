@@ -1,5 +1,9 @@
 """Reconstruction throughput on CPU: per stage (features, encoder, flow summary) and through a
-real tray (I3Reader -> LLPGapReco) when icecube is importable.
+real tray (I3Reader -> LLPGapReco) when icecube is importable, on simulated events and, when
+``LLP_GAP_RECO_REAL_I3_DIR`` names a folder of IceCube I3 files (e.g. graphnet's
+``data/tests/i3``), on their real frames (repeated to a few thousand events; the IC86 files only,
+pulses ``InIcePulses``, geometry: graphnet's surveyed ``icecube86.parquet``, downloaded separately
+and named by ``LLP_GAP_RECO_IC86_TABLE`` or lying in that folder).
 
 ``python benchmarks/bench_tray.py [--quick]`` prints a table and writes
 ``benchmarks/results/tray.json``. The model has the default architecture
@@ -102,6 +106,73 @@ def _tray(model: str, tmp: pathlib.Path, n: int) -> list[dict]:
     ]
 
 
+def _real_files() -> list[pathlib.Path]:
+    folder = os.environ.get("LLP_GAP_RECO_REAL_I3_DIR")
+    if not folder:
+        return []
+    return sorted(p for p in pathlib.Path(folder).glob("**/*.i3*")
+                  if "GeoCalib" not in p.name and "upgrade" not in p.name.lower())
+
+
+def _ic86_table() -> pathlib.Path | None:
+    """graphnet's surveyed IC86 table: ``LLP_GAP_RECO_IC86_TABLE``, else ``icecube86.parquet`` in
+    ``LLP_GAP_RECO_REAL_I3_DIR``."""
+    named = os.environ.get("LLP_GAP_RECO_IC86_TABLE")
+    if named:
+        return pathlib.Path(named)
+    folder = pathlib.Path(os.environ.get("LLP_GAP_RECO_REAL_I3_DIR") or ".")
+    return folder / "icecube86.parquet" if (folder / "icecube86.parquet").is_file() else None
+
+
+def _real_tray(model: str, tmp: pathlib.Path, n_target: int) -> list[dict]:
+    """Real frames of the IC86 files, repeated into one file of about ``n_target`` P frames."""
+    files = _real_files()
+    table = _ic86_table()
+    if not files or table is None:
+        return [{"name": "real files (set LLP_GAP_RECO_REAL_I3_DIR and LLP_GAP_RECO_IC86_TABLE)",
+                 "value": float("nan"), "unit": "events/s"}]
+    from icecube import dataio
+    from icecube.icetray import I3Tray
+    from llp_gap_reco import LLPGapReco
+
+    frames = [f for path in files for f in dataio.I3File(str(path)) if f.Stop.id in "QP"]
+    n_phys = sum(f.Stop.id == "P" for f in frames)
+    if n_phys == 0:
+        return []
+    path = str(tmp / "real.i3")
+    out = dataio.I3File(path, "w")
+    n = 0
+    while n < n_target:
+        for f in frames:
+            out.push(f)
+        n += n_phys
+    out.close()
+
+    def execute(with_reco: bool) -> float:
+        tray = I3Tray()
+        tray.AddModule("I3Reader", "reader", Filename=path)
+        if with_reco:
+            tray.AddModule(LLPGapReco, "reco", ModelPath=model, BatchSize=BATCH,
+                           Pulses="InIcePulses", Samples=SAMPLES, Device="cpu",
+                           GeometryTable=str(table))
+        t0 = time.perf_counter()
+        tray.Execute()
+        return time.perf_counter() - t0
+
+    t_read = execute(False)
+    t_all = execute(True)
+    names = ",".join(p.name.split("_first")[0] for p in files)
+    return [
+        {"name": "real frames: I3Reader alone", "value": n / t_read, "unit": "events/s",
+         "events": n, "files": names},
+        {"name": "real frames: I3Reader + LLPGapReco", "value": n / t_all, "unit": "events/s",
+         "events": n, "files": names},
+        {"name": "real frames: LLPGapReco alone (reader time subtracted)",
+         "value": n / max(t_all - t_read, 1e-9), "unit": "events/s", "events": n,
+         "files": names},
+    ]
+
+
 def run(quick: bool = False) -> list[dict]:
     n = 512 if quick else 2048
     with tempfile.TemporaryDirectory() as d:
@@ -111,6 +182,12 @@ def run(quick: bool = False) -> list[dict]:
         geometry = Geometry.icecube86_like()
         events = list(simulate(n, seed=5, geometry=geometry))
         rows = _stages(bundle, events, geometry) + _tray(model, tmp, n)
+        try:
+            import icecube.icetray  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            rows += _real_tray(model, tmp, n)
     ctx = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
            "load_avg_1min": os.getloadavg()[0], "batch_size": BATCH, "samples": SAMPLES}
     return [dict(r, **ctx) for r in rows]

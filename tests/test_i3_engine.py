@@ -7,12 +7,17 @@ batching, selection, statuses and bounded memory, not the model.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from llp_gap_reco.core.status import Status
+from llp_gap_reco.data.features.exclusions import Exclusions
 from llp_gap_reco.features import FeatureExtractor
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.i3.engine import BatchingEngine
+from llp_gap_reco.i3.errors import ReconstructionError
+from llp_gap_reco.i3.frame_features import ExclusionSettings
 from llp_gap_reco.i3.frame_queue import FrameQueue
 from llp_gap_reco.i3.results import EventResult
 from llp_gap_reco.simulation import simulate
@@ -22,7 +27,20 @@ PULSES = "Pulses"
 
 
 class DictAccess:
-    """Frames are dicts; ``pushed`` frames must never be written again."""
+    """Frames are dicts; ``pushed`` frames must never be written again. Keys of the latest
+    non-P frames are visible in P frames (as IceTray mixes frames): exclusion entries are
+    ``("doms", int [K, 3])`` or ``("windows", float [W, 5])``."""
+
+    def __init__(self):
+        self.mixed = {}
+
+    def new_frame(self, frame):
+        self.mixed.update({k: v for k, v in frame.items() if isinstance(v, tuple)})
+
+    def exclusions(self, frame, keys):
+        seen = {**self.mixed, **{k: v for k, v in frame.items() if isinstance(v, tuple)}}
+        return Exclusions.combine([seen[k] for k in keys if k in seen],
+                                  tuple(k for k in keys if k not in seen))
 
     def stop(self, frame):
         return frame["stop"]
@@ -53,7 +71,9 @@ def fake_reconstruct(batch):
     for f in batch:
         mean = np.full(6, fingerprint(f))
         out.append(
-            EventResult(Status.OK, f.shape[0], mean, np.eye(6), np.ones(6), 1.0, 0.1, -5, -7)
+            EventResult(Status.OK, f.shape[0], mean=mean, cov=np.eye(6), sigma=np.ones(6),
+                        gap_length_mean=1.0, gap_length_sigma=0.1, logp_threshold_68=-5,
+                        logp_threshold_90=-7)
         )
     return out
 
@@ -148,18 +168,117 @@ def test_condition_skips_but_keeps_place():
             assert ("Reco_Params" in f) == (f["index"] % 2 == 0)
 
 
-def test_failed_batch_marks_events_and_keeps_frames():
+def broken(batch):
+    raise FloatingPointError("boom")
+
+
+def test_unexpected_error_stops_by_default():
     frames = make_stream(40)
-
-    def broken(batch):
-        raise FloatingPointError("boom")
-
     eng = BatchingEngine(DictAccess(), FeatureExtractor(), broken, pulse_key=PULSES,
                          output_name="Reco", batch_size=4)
+    with pytest.raises(ReconstructionError, match="FloatingPointError: boom") as err:
+        run(frames, eng)
+    assert isinstance(err.value.__cause__, FloatingPointError)  # the traceback is kept
+
+
+def test_flagged_batch_marks_events_and_keeps_frames():
+    frames = make_stream(40)
+    eng = BatchingEngine(DictAccess(), FeatureExtractor(), broken, pulse_key=PULSES,
+                         output_name="Reco", batch_size=4, on_error="flag")
+    pushed, _ = run(frames, eng)
+    assert [f["index"] for f in pushed] == list(range(len(frames)))
+    statuses = [f["Reco_Params"].status for f in frames if f["stop"] == "P"]
+    assert Status.ERROR in statuses and Status.OK not in statuses
+    # the summary counts every status, known bad input included
+    assert eng.stats.n_written == len(statuses) == eng.stats.events
+    for st in set(statuses):
+        assert eng.stats.by_status[int(st)] == statuses.count(st)
+    assert "ERROR" in eng.stats.summary()
+
+
+def test_unexpected_feature_error_follows_on_error():
+    frames = make_stream(20)
+    frames[5][PULSES] = "not an array"  # a pulses object that cannot be read
+    for mode in ("raise", "flag"):
+        eng = BatchingEngine(DictAccess(), FeatureExtractor(), fake_reconstruct,
+                             pulse_key=PULSES, output_name="Reco", batch_size=4, on_error=mode)
+        if mode == "raise":
+            with pytest.raises(ReconstructionError, match="feature extraction"):
+                run(copy.deepcopy(frames), eng)
+            continue
+        fs = copy.deepcopy(frames)
+        pushed, _ = run(fs, eng)
+        assert len(pushed) == len(fs) and fs[5]["Reco_Params"].status is Status.ERROR
+        ok = [f for f in fs if f["stop"] == "P" and f["Reco_Params"].status is Status.OK]
+        assert len(ok) > 5
+
+
+def naive_keep(pulses, bad, windows, partial):
+    keep = []
+    for s, o, p, t, _, _ in pulses:
+        drop = (int(s), int(o), int(p)) in bad
+        for ws, wo, wp, a, b in windows:
+            if (ws, wo, wp) == (s, o, p) and (not partial or a <= t <= b):
+                drop = True
+        keep.append(not drop)
+    return np.array(keep, dtype=bool)
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_exclusions_from_d_and_event_frames(partial):
+    """BadDomsList in D frames (replaced by a second D frame), SaturationWindows per event,
+    CalibrationErrata never present: excluded DOMs never reach the model."""
+    rng = np.random.default_rng(5)
+    events = list(simulate(30, seed=21, geometry=GEO))
+    bad1 = np.array([[int(s), int(o), 0] for s, o in events[0].pulses[:3, :2]])
+    bad2 = np.array([[int(s), int(o), 0] for s, o in events[20].pulses[:2, :2]])
+    frames = [{"stop": "G", "geometry": GEO}, {"stop": "D", "BadDomsList": ("doms", bad1)}]
+    expect = []
+    for i, ev in enumerate(events):
+        if i == 15:
+            frames.append({"stop": "D", "BadDomsList": ("doms", bad2)})
+        p = ev.pulses
+        row = p[rng.integers(len(p))]
+        win = np.array([[row[0], row[1], row[2], row[3] - 2.0, row[3] + 30.0]])
+        frames += [{"stop": "Q"}, {"stop": "P", PULSES: p, "SaturationWindows": ("windows", win)}]
+        bad = {tuple(k) for k in (bad1 if i < 15 else bad2).tolist()}
+        keep = naive_keep(p, bad, [tuple(w) for w in win], partial)
+        before = {(s, o) for s, o in p[:, :2].tolist()}
+        after = {(s, o) for s, o in p[keep, :2].tolist()}
+        expect.append((p[keep], len(before - after)))
+    seen = []
+
+    def recording(batch):
+        seen.extend(batch)
+        return fake_reconstruct(batch)
+
+    settings = ExclusionSettings(("SaturationWindows", "BadDomsList", "CalibrationErrata"),
+                                 partial)
+    ex = FeatureExtractor()
+    eng = BatchingEngine(DictAccess(), ex, recording, pulse_key=PULSES, output_name="Reco",
+                         batch_size=7, exclusions=settings)
     pushed, _ = run(frames, eng)
     assert len(pushed) == len(frames)
-    statuses = {f["Reco_Params"].status for f in frames if f["stop"] == "P"}
-    assert Status.ERROR in statuses and Status.OK not in statuses
+    results = [f["Reco_Params"] for f in frames if f["stop"] == "P"]
+    assert len(seen) == len(results) == len(events)
+    total_removed = 0
+    for res, feats, (kept, n_removed) in zip(results, seen, expect):
+        want = ex.event_features(kept, GEO)
+        np.testing.assert_array_equal(feats, want)  # the encoder input has no excluded DOM
+        assert res.n_doms == want.shape[0] and res.n_doms_excluded == n_removed
+        total_removed += n_removed
+    assert total_removed > 0 and eng.stats.doms_excluded == total_removed
+    # excluding everything is a per-event status, not an error
+    p = events[0].pulses
+    every = np.unique(p[:, :3], axis=0).astype(np.int64)
+    eng = BatchingEngine(DictAccess(), ex, fake_reconstruct, pulse_key=PULSES,
+                         output_name="Reco", batch_size=2, exclusions=settings)
+    allbad = [{"stop": "G", "geometry": GEO}, {"stop": "D", "BadDomsList": ("doms", every)},
+              {"stop": "P", PULSES: p}]
+    run(allbad, eng)
+    res = allbad[-1]["Reco_Params"]
+    assert res.status is Status.NO_DOMS_AFTER_CLEANING and res.n_doms_excluded == len(
+        np.unique(p[:, :2], axis=0))
 
 
 def test_output_key_clash_and_missing_geometry_are_clear_errors():

@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Compute per-DOM features of the P frames of I3 files and "
                        "write a converted parquet folder (resumes an interrupted folder).")
     p.add_argument("--gcd", default=None, help="GCD file (omit when the inputs hold G frames)")
+    p.add_argument("--geometry-table", default=None,
+                   help="geometry table for inputs without GCD (e.g. icecube86.parquet)")
     p.add_argument("-i", "--input", nargs="+", required=True, help="I3 data files")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--pulses", default=None, help="pulse key (default: the feature config's)")
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         convert_files(args.gcd, args.input, args.out, pulses=args.pulses,
                       feature_config=feature_config, events_per_file=args.events_per_file,
-                      sub_event_stream=args.sub_event_stream or None)
+                      sub_event_stream=args.sub_event_stream or None,
+                      geometry_table=args.geometry_table)
     except FileNotFoundError as err:
         print(f"error: no such file: {err}", file=sys.stderr)
         return 2

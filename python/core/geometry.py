@@ -38,6 +38,14 @@ DEEPCORE_DEEP_Z_TOP, DEEPCORE_DEEP_SPACING = -152.0, 7.0
 
 _MAX_DENSE_INDEX = 4_000_000
 
+#: ``I3OMGeo.OMType`` codes (integer ``dom_type`` of graphnet's tables) -> names
+OM_TYPE_NAMES = {0: "UnknownType", 10: "AMANDA", 20: "IceCube", 30: "IceTop",
+                 40: "Scintillator", 50: "IceAct", 110: "PDOM", 111: "isoPDOM", 120: "DEgg",
+                 130: "mDOM", 140: "WOM", 150: "FOM", 170: "LOM", 171: "LOM16", 172: "LOM18",
+                 180: "RadioReceiver"}
+#: module types at the surface, left out of an in-ice geometry
+SURFACE_TYPES = ("IceTop", "Scintillator", "IceAct", "RadioReceiver")
+
 
 class UnknownOMKeyError(KeyError):
     """A ``(string, om)`` pair is not in the geometry. ``.keys`` lists the unknown pairs."""
@@ -227,53 +235,68 @@ class Geometry:
         return cls(string, om, pos, dom_type, source="icecube86_like (generated)")
 
     @classmethod
-    def from_table(cls, path: PathLike) -> Geometry:
-        """Read a parquet (``.parquet``/``.pq``) or CSV file with ``string, om, x, y, z``."""
+    def from_table(cls, path: PathLike, in_ice_only: bool = True) -> Geometry:
+        """Read a parquet (``.parquet``/``.pq``) or CSV DOM table.
 
+        Two layouts are understood: this package's (``string, om, x, y, z`` and optionally
+        ``dom_type``, see :meth:`to_table`) and graphnet's detector tables (e.g.
+        ``data/geometry_tables/icecube/icecube86.parquet`` of graphnet-team/graphnet: ``string,
+        dom_number, pmt_number, dom_x, dom_y, dom_z`` in metres, IceCube coordinates, and an
+        integer ``dom_type``, the ``I3OMGeo.OMType`` code). Rows of several PMTs of one module
+        collapse to one row per ``(string, om)`` at their mean position. With ``in_ice_only``,
+        surface modules (IceTop, scintillators, IceAct, radio) are left out. In-ice IceCube DOMs
+        on strings 79-86 are labelled ``DeepCore`` as in :meth:`icecube86_like`.
+        """
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"geometry table {path!r} does not exist")
         if path.endswith((".parquet", ".pq")):
-
             table = pq.read_table(path)
         elif path.endswith((".csv", ".csv.gz", ".txt")):
-
             table = pcsv.read_csv(path)
         else:
             raise ValueError(f"geometry table {path!r}: use a .parquet/.pq or .csv file")
-        missing = [c for c in ("string", "om", "x", "y", "z") if c not in table.column_names]
+        names = table.column_names
+        om_col = "om" if "om" in names else "dom_number"
+        xyz = ("dom_x", "dom_y", "dom_z") if "dom_x" in names else ("x", "y", "z")
+        missing = [c for c in ("string", om_col, *xyz) if c not in names]
         if missing:
-            raise ValueError(
-                f"geometry table {path!r} lacks column(s) {missing}; has {table.column_names}"
-            )
-        col = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
-        dom_type = None
-        if "dom_type" in col:
-            dom_type = pa.array(col["dom_type"]).cast(pa.string()).to_numpy(zero_copy_only=False)
-        pos = np.column_stack([col["x"], col["y"], col["z"]]).astype(np.float64)
-        return cls(col["string"], col["om"], pos, dom_type, source=path)
+            raise ValueError(f"geometry table {path!r} lacks column(s) {missing}; has {names}")
+        col = {c: table.column(c).to_numpy(zero_copy_only=False) for c in names}
+        pos = np.column_stack([col[c] for c in xyz]).astype(np.float64)
+        string = np.asarray(col["string"])
+        om = np.asarray(col[om_col])
+        dom_type = _type_names(col["dom_type"]) if "dom_type" in col else np.full(
+            len(string), ICECUBE)
+        if in_ice_only:
+            keep = ~np.isin(dom_type, SURFACE_TYPES)
+            string, om, pos, dom_type = string[keep], om[keep], pos[keep], dom_type[keep]
+        dom_type = np.where((dom_type == ICECUBE) & (string > N_ICECUBE_STRINGS)
+                            & (string <= N_ICECUBE_STRINGS + N_DEEPCORE_STRINGS),
+                            DEEPCORE, dom_type)
+        pmt_col = next((c for c in ("pmt", "pmt_number") if c in col), None)
+        if pmt_col is not None:
+            string, om, pos, dom_type = _one_row_per_module(string, om, pos, dom_type)
+        return cls(string, om, pos, dom_type, source=path)
 
     @classmethod
     def from_i3geometry(cls, geometry: Any) -> Geometry:
         """From an ``I3Geometry`` (duck-typed: ``geometry.omgeo.items()`` yields
         ``(key, geo)`` with ``key.string``, ``key.om``, ``geo.position.x/.y/.z`` and optionally
-        ``geo.omtype``). Multi-PMT keys collapse to one row per ``(string, om)``."""
-        rows = {}
+        ``geo.omtype``). Multi-PMT keys collapse to one row per ``(string, om)`` at the mean
+        position of its PMTs."""
+        rows = []
+        types = []
         for key, geo in geometry.omgeo.items():
             p = geo.position
-            rows[(int(key.string), int(key.om))] = (
-                float(p.x),
-                float(p.y),
-                float(p.z),
-                str(getattr(geo, "omtype", ICECUBE)),
-            )
+            rows.append((int(key.string), int(key.om), float(p.x), float(p.y), float(p.z)))
+            types.append(str(getattr(geo, "omtype", ICECUBE)))
         if not rows:
             raise ValueError("I3Geometry has an empty omgeo map")
-        keys = np.array(list(rows.keys()), dtype=np.int64)
-        vals = list(rows.values())
-        pos = np.array([v[:3] for v in vals], dtype=np.float64)
-        dom_type = np.array([v[3] for v in vals])
-        return cls(keys[:, 0], keys[:, 1], pos, dom_type, source="I3Geometry")
+        arr = np.array(rows, dtype=np.float64)
+        string, om, pos, dom_type = _one_row_per_module(
+            arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2:], np.array(types))
+        return cls(string, om, pos, dom_type, source="I3Geometry")
 
     def to_table(self, path: PathLike) -> None:
         """Write ``string, om, x, y, z, dom_type`` as parquet (``.parquet``/``.pq``) or CSV."""
@@ -297,6 +320,26 @@ class Geometry:
             pcsv.write_csv(table, path)
         else:
             raise ValueError(f"geometry table {path!r}: use a .parquet/.pq or .csv file")
+
+
+def _type_names(values: Any) -> np.ndarray:
+    """DOM type labels: strings as they are, integer ``I3OMGeo.OMType`` codes by name."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iuf":
+        return np.array([OM_TYPE_NAMES.get(int(v), f"OMType{int(v)}") for v in arr])
+    return pa.array(arr).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
+
+
+def _one_row_per_module(string, om, pos, dom_type):
+    """Rows of several PMTs of one ``(string, om)`` -> one row at their mean position."""
+    keys = np.stack([np.asarray(string, np.int64), np.asarray(om, np.int64)], 1)
+    uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    if uniq.shape[0] == keys.shape[0]:
+        return string, om, pos, dom_type
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(inverse)
+    mean = np.stack([np.bincount(inverse, pos[:, k]) / counts for k in range(3)], 1)
+    return uniq[:, 0], uniq[:, 1], mean, np.asarray(dom_type)[first]
 
 
 def _nearest_points(points: np.ndarray, n: int) -> np.ndarray:

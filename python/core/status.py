@@ -23,6 +23,8 @@ class Status(enum.IntEnum):
     SKIPPED = 6
     #: an unexpected error while reconstructing this event (logged with its traceback)
     ERROR = 7
+    #: a hit module has several PMTs (``pmt != 0``) and multi-PMT modules are refused
+    MULTI_PMT_REFUSED = 8
 
     @property
     def failed(self) -> bool:

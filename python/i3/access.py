@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from icecube import dataclasses
 
 from ..core.geometry import Geometry
+from ..data.features.exclusions import Exclusions
+from .errors import ConfigurationError
+from .exclusion_reader import ExclusionReader
 from .outputs import write_result
 from .results import EventResult
 
@@ -17,7 +20,12 @@ def pulses_array(frame, key: str) -> Optional[np.ndarray]:
     None when ``key`` is not in the frame; ``[0, 6]`` for an empty map."""
     if key not in frame:
         return None
-    pulses = dataclasses.I3RecoPulseSeriesMap.from_frame(frame, key)
+    try:
+        pulses = dataclasses.I3RecoPulseSeriesMap.from_frame(frame, key)
+    except TypeError:  # raised by from_frame for any other type
+        raise ConfigurationError(
+            f"pulse key {key!r} holds a {frame.type_name(key)}, not an I3RecoPulseSeriesMap, "
+            "mask or union; choose another Pulses key") from None
     try:
         return np.asarray(pulses, dtype=np.float64).reshape(-1, 6)
     except BufferError:  # numpy.asarray of an empty map
@@ -29,6 +37,7 @@ class I3FrameAccess:
 
     def __init__(self, geometry_key: str = "I3Geometry") -> None:
         self.geometry_key = geometry_key
+        self._readers: dict[tuple[str, ...], ExclusionReader] = {}
 
     def stop(self, frame) -> str:
         return frame.Stop.id  # one letter: G, C, D, Q, P, I, ...
@@ -38,6 +47,16 @@ class I3FrameAccess:
 
     def pulses(self, frame, key: str) -> Optional[np.ndarray]:
         return pulses_array(frame, key)
+
+    def exclusions(self, frame, keys: Sequence[str]) -> Exclusions:
+        reader = self._readers.get(tuple(keys))
+        if reader is None:
+            reader = self._readers[tuple(keys)] = ExclusionReader(keys)
+        return reader.read(frame)
+
+    def new_frame(self, frame) -> None:
+        for reader in self._readers.values():
+            reader.new_frame(frame)
 
     def sub_event_stream(self, frame) -> Optional[str]:
         if "I3EventHeader" not in frame:

@@ -19,11 +19,17 @@ import numpy as np
 from icecube import dataclasses, icetray
 from tqdm import tqdm
 
+try:  # MMCTrackList needs simclasses, which not every IceTray build has
+    from icecube import simclasses  # noqa: F401
+except ImportError:
+    pass
+
+from ..core.geometry import Geometry
 from ..data.features import FeatureExtractor
 from ..data.parquet.writer import ConvertedFolderWriter
 from . import logging_bridge
 from .access import I3FrameAccess
-from .frame_features import frame_features
+from .frame_features import ExclusionSettings, frame_features
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +49,21 @@ def llp_truth(info) -> dict:
     return truth
 
 
+_UNREADABLE: set = set()
+
+
 def muon_info(frame, key: str = "MMCTrackList") -> dict:
     """``muon_energy`` [GeV], ``zenith`` [rad], ``muon_length`` [m] of the most energetic muon
-    entering the detector, from ``MMCTrackList``; empty when absent."""
-    if key not in frame:
+    entering the detector, from ``MMCTrackList``; empty when absent or when this IceTray build
+    cannot read it (no simclasses: warned once)."""
+    if key not in frame or key in _UNREADABLE:
         return {}
-    tracks = list(frame[key])
+    try:
+        tracks = list(frame[key])
+    except KeyError as err:  # "Deserialization failed": the type's library is not built
+        _UNREADABLE.add(key)
+        logger.warning("cannot read %r (%s); muon information is left empty", key, err)
+        return {}
     if not tracks:
         return {}
     best = max(tracks, key=lambda t: t.Ei)
@@ -72,17 +87,20 @@ class I3ToParquet(icetray.I3Module):
         self.AddParameter("Source", "Description stored in the manifest (e.g. the file list).",
                           None)
         self.AddParameter("Progress", "Show a progress bar (events converted).", True)
+        self.AddParameter("GeometryTable", "Geometry table used until a G frame arrives (files "
+                          "without GCD).", None)
         self.AddOutBox("OutBox")
 
     def Configure(self):
-
         logging_bridge.install()
         self.extractor = FeatureExtractor(self.GetParameter("FeatureConfig"))
+        self.exclusions = ExclusionSettings.from_config(self.extractor.config)
         self.pulse_key = self.GetParameter("Pulses") or self.extractor.pulse_key
         self.stream = self.GetParameter("SubEventStream")
         self.truth_key = self.GetParameter("TruthKey")
         self.access = I3FrameAccess()
-        self.geometry = None
+        table = self.GetParameter("GeometryTable")
+        self.geometry = Geometry.from_table(table) if table else None
         src = self.GetParameter("Source")
         self.writer = ConvertedFolderWriter(
             self.GetParameter("OutputDir"), self.extractor.config,
@@ -92,8 +110,14 @@ class I3ToParquet(icetray.I3Module):
         self._seen = 0
         self.bar = tqdm(unit="ev", desc="convert", disable=not self.GetParameter("Progress"))
 
-    def Geometry(self, frame):
-        self.geometry = self.access.geometry(frame)
+    def Process(self):
+        frame = self.PopFrame()
+        if frame.Stop == icetray.I3Frame.Physics:
+            self.Physics(frame)
+            return
+        self.access.new_frame(frame)  # a new D frame replaces the cached bad-DOM lists
+        if frame.Stop == icetray.I3Frame.Geometry:
+            self.geometry = self.access.geometry(frame)
         self.PushFrame(frame)
 
     def Physics(self, frame):
@@ -101,11 +125,12 @@ class I3ToParquet(icetray.I3Module):
             self.PushFrame(frame)
             return
         if self.geometry is None:
-            icetray.logging.log_fatal("a P frame arrived before any geometry (add the GCD file)",
-                                      unit="I3ToParquet")
+            icetray.logging.log_fatal("a P frame arrived before any geometry (add the GCD file or "
+                                      "a GeometryTable)", unit="I3ToParquet")
         self._seen += 1
         if self._seen > self._skip:
-            ff = frame_features(self.access, frame, self.pulse_key, self.geometry, self.extractor)
+            ff = frame_features(self.access, frame, self.pulse_key, self.geometry, self.extractor,
+                                self.exclusions)
             header = frame["I3EventHeader"] if "I3EventHeader" in frame else None
             truth = llp_truth(frame[self.truth_key]) if self.truth_key in frame else None
             self.writer.add(
@@ -128,15 +153,15 @@ class I3ToParquet(icetray.I3Module):
 
 
 def _empty(dim: int):
-
     return np.zeros((0, dim), np.float32)
 
 
 def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
                   pulses: Optional[str] = None, feature_config=None, events_per_file: int = 1000,
-                  sub_event_stream: Optional[str] = "InIceSplit", progress: bool = True) -> str:
+                  sub_event_stream: Optional[str] = "InIceSplit", progress: bool = True,
+                  geometry_table: Optional[str] = None) -> str:
     """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be
-    None when the inputs carry their own G frame."""
+    None when the inputs carry their own G frame or ``geometry_table`` names a table."""
     # dataio registers I3Reader; imported here so the module loads without the full tray
     from icecube import dataio  # noqa: F401
     from icecube.icetray import I3Tray
@@ -150,6 +175,6 @@ def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
     tray.AddModule(I3ToParquet, "to_parquet", OutputDir=out_dir, Pulses=pulses,
                    FeatureConfig=feature_config, EventsPerFile=events_per_file,
                    SubEventStream=sub_event_stream, Source=",".join(map(os.path.basename, inputs)),
-                   Progress=progress)
+                   Progress=progress, GeometryTable=geometry_table)
     tray.Execute()
     return out_dir

@@ -17,10 +17,14 @@ import torch
 from icecube import icetray
 from icecube.icetray import logging as i3logging
 
+from ..core.atomic import atomic_write_json
+from ..core.geometry import Geometry
 from ..model.bundle import load_bundle
 from . import logging_bridge
 from .access import I3FrameAccess
-from .engine import BatchingEngine
+from .engine import ON_ERROR, BatchingEngine
+from .errors import ConfigurationError
+from .frame_features import ExclusionSettings
 from .results import results_from_summary
 
 _UNIT = "LLPGapReco"
@@ -54,11 +58,38 @@ class LLPGapReco(icetray.I3Module):
         self.AddParameter("MaxHeldFrames", "Flush when this many frames are held even if the "
                           "batch is not full (0: 16 x BatchSize).", 0)
         self.AddParameter("GeometryKey", "Key of the I3Geometry in G frames.", "I3Geometry")
+        self.AddParameter("GeometryTable", "Geometry table (parquet/CSV, e.g. graphnet's "
+                          "icecube86.parquet) used until a G frame arrives: for files without "
+                          "GCD.", None)
+        self.AddParameter("DOMExclusions", "Frame keys of excluded DOMs (I3VectorOMKey) and time "
+                          "windows (I3TimeWindowSeriesMap); None: the bundle's feature config. "
+                          "[] switches exclusions off.", None)
+        self.AddParameter("PartialExclusion", "True: remove only pulses inside the exclusion "
+                          "windows; False: the whole DOM; None: the bundle's setting.", None)
+        self.AddParameter("OnError", "'raise': an unexpected error stops the tray with its "
+                          "traceback; 'flag': its events get status ERROR and the tray goes on.",
+                          "raise")
+        self.AddParameter("MultiPMT", "'sum': pulses of all PMTs of a module (Upgrade mDOM, "
+                          "D-Egg) form one row per (string, om); 'refuse': events with a pulse "
+                          "on pmt != 0 get status MULTI_PMT_REFUSED.", "sum")
+        self.AddParameter("SummaryFile", "Write the status counts and timings as JSON here at "
+                          "Finish (None: only the log line).", None)
         self.AddOutBox("OutBox")
 
+    def _exclusions(self, extractor) -> ExclusionSettings:
+        trained = ExclusionSettings.from_config(extractor.config)
+        keys, partial = self.GetParameter("DOMExclusions"), self.GetParameter("PartialExclusion")
+        if isinstance(keys, str):
+            keys = [keys]
+        chosen = trained.override(None if keys is None else list(keys), partial)
+        if chosen != trained:
+            i3logging.log_warn(
+                f"DOM exclusions {list(chosen.keys)} (partial {chosen.partial}) differ from those "
+                f"the model was trained with: {list(trained.keys)} (partial {trained.partial})",
+                unit=_UNIT)
+        return chosen
+
     def Configure(self):
-
-
         logging_bridge.install()
         path = self.GetParameter("ModelPath")
         if not path:
@@ -75,6 +106,13 @@ class LLPGapReco(icetray.I3Module):
         self.samples = int(self.GetParameter("Samples"))
         self.seed = int(self.GetParameter("Seed"))
         cond = self.GetParameter("If")
+        on_error = self.GetParameter("OnError")
+        if on_error not in ON_ERROR:
+            icetray.logging.log_fatal(f"OnError must be one of {ON_ERROR}, got {on_error!r}",
+                                      unit=_UNIT)
+        table = self.GetParameter("GeometryTable")
+        self.summary_file = self.GetParameter("SummaryFile")
+        self.exclusion_settings = self._exclusions(extractor)
         self.engine = BatchingEngine(
             I3FrameAccess(self.GetParameter("GeometryKey")),
             extractor,
@@ -85,11 +123,17 @@ class LLPGapReco(icetray.I3Module):
             sub_event_stream=self.GetParameter("SubEventStream"),
             condition=cond if callable(cond) else None,
             max_frames=int(self.GetParameter("MaxHeldFrames")) or None,
+            exclusions=self.exclusion_settings,
+            on_error=on_error,
+            geometry=Geometry.from_table(table) if table else None,
+            multi_pmt=self.GetParameter("MultiPMT"),
         )
         self._t0 = time.perf_counter()
         i3logging.log_info(
             f"model {path} on {device}, pulses {pulse_key!r}, batch {self.engine.queue.batch_size}"
-            f", attention backend {self.bundle.attention_backend}", unit=_UNIT)
+            f", attention backend {self.bundle.attention_backend}, DOM exclusions "
+            f"{list(self.exclusion_settings.keys)} (partial {self.exclusion_settings.partial})"
+            f", OnError {on_error!r}", unit=_UNIT)
 
     def _reconstruct(self, features):
         summary = self.bundle.reconstruct_features(features, n_samples=self.samples,
@@ -103,7 +147,7 @@ class LLPGapReco(icetray.I3Module):
                                       unit=_UNIT)
         try:
             out = self.engine.process(frame)
-        except RuntimeError as err:  # configuration errors: output clash, no geometry
+        except ConfigurationError as err:  # output clash, no geometry, a key of the wrong type
             icetray.logging.log_fatal(str(err), unit=_UNIT)
         for f in out:
             self.PushFrame(f)
@@ -112,6 +156,13 @@ class LLPGapReco(icetray.I3Module):
         for f in self.engine.finish():
             self.PushFrame(f)
         wall = time.perf_counter() - self._t0
+        stats = self.engine.stats
         i3logging.log_notice(
-            f"{self.engine.stats.summary()}; {wall:.1f} s since Configure, backend "
+            f"{stats.summary()}; {wall:.1f} s since Configure, backend "
             f"{self.bundle.attention_backend}", unit=_UNIT)
+        if self.summary_file:
+            atomic_write_json(self.summary_file, {
+                "events": stats.events, "frames": stats.frames, "batches": stats.batches,
+                "frames_by_stream": dict(stats.by_stop), "status": stats.status_counts(),
+                "failed": stats.n_failed, "doms_excluded": stats.doms_excluded,
+                "seconds": dict(stats.seconds), "wall_seconds": wall})

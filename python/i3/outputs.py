@@ -4,8 +4,9 @@ Keys, for ``OutputName = N``:
 
 * ``N_Production``, ``N_Decay``: ``I3Position``, posterior means [m]
 * ``N_Covariance``: ``I3Matrix`` 6x6 [m^2], order prod_x, prod_y, prod_z, decay_x, decay_y, decay_z
-* ``N_Params``: ``I3MapStringDouble`` (means, sigmas, gap length and sigma, n_doms, HDR log-p
-  thresholds, status code; see resources/docs/outputs.md)
+* ``N_Params``: ``I3MapStringDouble`` (means, sigmas, gap length and sigma, the 21 covariance
+  entries ``cov_<a>_<b>``, n_doms, n_doms_excluded, HDR log-p thresholds, status code; see
+  resources/docs/icetray.md); tableio books it
 * ``N_Particle``: ``I3Particle`` with pos = production, dir = toward the decay vertex, length =
   gap length, ``fit_status`` OK or a failure code
 """

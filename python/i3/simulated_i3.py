@@ -8,7 +8,7 @@ after the D frame records the simulation settings: ``LLPSimulationConfig`` (the
 null as NaN, ``ice_model`` 1 for layered, 0 for homogeneous) and ``LLPSimulationConfigYAML``
 (an ``I3String`` with the fields as YAML). With
 ``null_split`` every Q frame also gets a ``NullSplit`` P frame without pulses, as processed
-IceCube files have.
+IceCube files have; ``bad_doms`` puts a ``BadDomsList`` into the D frame.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from icecube import dataclasses, dataio, icetray
 
 from ..core.geometry import Geometry
 from ..data.simulation import SimulationConfig, simulate
-from ..data.simulation.config import resolve_config
+from ..data.simulation.config import ConfigLike, resolve_config
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,13 @@ def write_simulated_i3(
     null_split: bool = True,
     geometry: Optional[Geometry] = None,
     run_id: int = 1,
-    config=None,
+    config: ConfigLike = None,
+    bad_doms: Optional[np.ndarray] = None,
 ) -> int:
     """Simulate ``n_events`` events into the I3 file ``path`` (.i3, .i3.gz, .i3.zst); returns
     the number of frames written. ``config``: :class:`SimulationConfig`, mapping or YAML path
-    (``None``: the defaults)."""
+    (``None``: the defaults); ``bad_doms``: int ``[K, 2]`` (string, om) of DOMs listed in the
+    D frame's ``BadDomsList``."""
     geometry = geometry or Geometry.icecube86_like()
     config = resolve_config(config)
     out = dataio.I3File(path, "w")
@@ -99,6 +101,9 @@ def write_simulated_i3(
         c["I3Calibration"] = dataclasses.I3Calibration()
         d = icetray.I3Frame(icetray.I3Frame.DetectorStatus)
         d["I3DetectorStatus"] = dataclasses.I3DetectorStatus()
+        if bad_doms is not None:
+            d["BadDomsList"] = dataclasses.I3VectorOMKey(
+                [icetray.OMKey(int(k[0]), int(k[1]), 0) for k in np.asarray(bad_doms)])
         for fr in (g, c, d, config_frame(config)):
             out.push(fr)
             n_frames += 1

@@ -47,7 +47,9 @@ def main() -> int:
                 "--no-progress"]) == 0
     model = os.path.join(run, "model.pt")
     infile, outfile = os.path.join(tmp, "in.i3"), os.path.join(tmp, "out.i3")
-    write_simulated_i3(infile, 50, seed=2)
+    # BadDomsList in the D frame: strings 36 (DeepCore-adjacent) and 79, every DOM
+    bad = [(s, om) for s in (36, 79) for om in range(1, 61)]
+    write_simulated_i3(infile, 50, seed=2, bad_doms=bad)
 
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", Filename=infile)
@@ -66,7 +68,7 @@ def main() -> int:
 
     fin, fout = frames(infile), frames(outfile)
     assert ids(fin) == ids(fout), "frame order changed"
-    n = 0
+    n = excluded = 0
     for f in fout:
         if f.Stop != icetray.I3Frame.Physics:
             continue
@@ -74,11 +76,17 @@ def main() -> int:
             assert "reco_Params" not in f and "LLPGapReco_Params" not in f
             continue
         params = f["LLPGapReco_Params"]
+        excluded += params["n_doms_excluded"]
+        if params["status"] == 3:  # every hit DOM was on a bad string
+            assert params["n_doms_excluded"] > 0 and params["n_doms"] == 0, params
+            n += 1
+            continue
         assert params["status"] == 0, params
         assert all(math.isfinite(params[k]) for k in ("prod_x", "decay_z", "gap_length"))
         n += 1
     assert n == 50, n
-    print(f"ok: {len(fout)} frames in order, {n} events reconstructed")
+    assert excluded > 0, "BadDomsList had no effect"
+    print(f"ok: {len(fout)} frames in order, {n} events with results, {excluded:.0f} DOMs excluded")
     return 0
 
 

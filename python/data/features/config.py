@@ -13,6 +13,9 @@
         - {class: TotalCharge, kwargs: {}}
         - {class: ChargeUntilT, kwargs: {times: [10, 50, 100]}}
         - {class: TSpread}                                    # kwargs optional
+    dom_exclusions:                                           # see .exclusions
+      exclusions: [SaturationWindows, BadDomsList, CalibrationErrata]
+      partial_exclusion: false
 
 The DOM position ``x, y, z`` always precedes the listed features. The original research code's
 feature configs (``feature_configs.py``) load as they are; they do not name a convention, so one
@@ -24,11 +27,12 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from ...core.yaml_file import read_yaml
 from .convention import DEFAULT_CONVENTION, check_convention, check_features
 from .definitions import FEATURE_CLASSES, Feature
+from .exclusions import DEFAULT_DOM_EXCLUSIONS, normalise_dom_exclusions
 
 #: the only pulse modifier: subtract the event's charge-weighted mean time from every pulse
 CHARGE_WEIGHTED_MEAN_TIME_MODIFIER = "ChargeWeightedMeanTimePulseModifier"
@@ -54,6 +58,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
             {"class": "TFirstPulse", "kwargs": {}},
         ]
     },
+    "dom_exclusions": copy.deepcopy(DEFAULT_DOM_EXCLUSIONS),
 }
 
 ConfigLike = Union[None, dict, str, "os.PathLike[str]"]
@@ -89,7 +94,6 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         raise ValueError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
 
     convention = check_convention(raw.get("convention"), source)
-    exclusions = check_dom_exclusions(raw.get("dom_exclusions"), source)
 
     modifier = raw.get("pulse_modifier")
     if modifier is not None:
@@ -124,41 +128,16 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
             raise ValueError(f"{source}: feature_config.features[{i}]: {e}") from None
 
     check_features(features, convention, source)
-    normalised: dict[str, Any] = {"pulse_key": pulse_key, "convention": convention}
-    if exclusions is not None:
-        normalised["dom_exclusions"] = exclusions
-    normalised.update({
+    normalised: dict[str, Any] = {
+        "pulse_key": pulse_key,
+        "convention": convention,
         "pulse_modifier": modifier,
         "feature_config": {
             "features": [{"class": type(f).__name__, "kwargs": f.kwargs} for f in features]
         },
-    })
+        # absent (configs written before exclusions existed): the original converter's
+        "dom_exclusions": normalise_dom_exclusions(
+            raw.get("dom_exclusions", DEFAULT_DOM_EXCLUSIONS), source),
+    }
     return normalised, features, modifier is not None
 
-
-def check_dom_exclusions(value: Any, source: str) -> Optional[dict[str, Any]]:
-    """The ``dom_exclusions`` section in the original's structure, checked and copied::
-
-        dom_exclusions:
-          exclusions: [SaturationWindows, BadDomsList, CalibrationErrata]   # frame keys
-          partial_exclusion: false    # true: drop only the pulses inside the time windows
-
-    ``None`` when absent. The section is recorded, not applied here (the I3 path applies it).
-    """
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError(f"{source}: dom_exclusions must be a mapping, got {value!r}")
-    unknown = set(value) - {"exclusions", "partial_exclusion"}
-    if unknown:
-        raise ValueError(f"{source}: dom_exclusions: unknown key(s) {sorted(unknown)}; known: "
-                         "['exclusions', 'partial_exclusion']")
-    keys = value.get("exclusions") or []
-    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-        raise ValueError(f"{source}: dom_exclusions.exclusions must be a list of frame keys, "
-                         f"got {keys!r}")
-    partial = value.get("partial_exclusion", False)
-    if not isinstance(partial, bool):
-        raise ValueError(f"{source}: dom_exclusions.partial_exclusion must be true or false, "
-                         f"got {partial!r}")
-    return {"exclusions": list(keys), "partial_exclusion": partial}

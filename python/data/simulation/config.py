@@ -107,9 +107,11 @@ class SimulationConfig:
         return dataclasses.asdict(self)
 
 
-def resolve_config(
-    config: Union[SimulationConfig, Mapping[str, Any], str, os.PathLike[str], None],
-) -> SimulationConfig:
+#: what :func:`resolve_config` takes
+ConfigLike = Union[SimulationConfig, Mapping[str, Any], str, "os.PathLike[str]", None]
+
+
+def resolve_config(config: ConfigLike) -> SimulationConfig:
     """A :class:`SimulationConfig` from itself, a mapping, a YAML path or ``None`` (defaults)."""
     if config is None:
         return SimulationConfig()
