@@ -112,9 +112,12 @@ def test_convention_and_dom_exclusions_keys():
     fx = FeatureExtractor(cfg)
     assert fx.convention == "original" and fx.config["dom_exclusions"] == cfg["dom_exclusions"]
     assert FeatureExtractor(fx.config).config == fx.config
-    assert "dom_exclusions" not in FeatureExtractor().config
+    # without the key, the original converter's exclusions (whole DOMs)
+    assert FeatureExtractor().config["dom_exclusions"] == {
+        "exclusions": ["SaturationWindows", "BadDomsList", "CalibrationErrata"],
+        "partial_exclusion": False}
     for bad, message in (({"convention": "orig"}, "convention must be one of"),
-                         ({"dom_exclusions": {"exclusions": "BadDomsList"}}, "list of frame"),
+                         ({"dom_exclusions": {"exclusions": [1]}}, "list of frame"),
                          ({"dom_exclusions": {"windows": []}}, r"unknown key\(s\) \['windows'\]"),
                          ({"dom_exclusions": {"partial_exclusion": "no"}}, "true or false")):
         with pytest.raises(ValueError, match=message):
