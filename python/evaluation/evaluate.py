@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ..core.status import Status
-from ..model.bundle import ModelBundle, load_bundle
+from ..model.bundle import BundleError, ModelBundle, load_bundle
 from ..model.flow.summary import tabulated_samples
 from . import plots
 from .coverage import DEFAULT_LEVELS, coverage_curve, hdr_rank, threshold_coverage
@@ -50,7 +50,7 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
     """Arrays over the folder: ``truth, mean, sigma, status, t68, t90, logp_truth, rank``
     (``[N, ...]``), ``baseline`` point estimates, and ``corner`` samples of the first events."""
     if bundle.kind != "flow":
-        raise ValueError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
+        raise BundleError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
     it, total = batches(bundle, data, batch_size, targets=True)
     total = min(total, max_events) if max_events else total
     out: dict[str, list] = {k: [] for k in ("truth", "mean", "sigma", "status", "t68", "t90",

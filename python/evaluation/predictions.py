@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from ..core.atomic import atomic_path
 from ..core.batch import PackedBatch
+from ..core.errors import InputError
 from ..data.parquet import PackedLoader
-from ..model.bundle import ModelBundle
+from ..model.bundle import BundleError, ModelBundle
 from .resolution import TARGET_NAMES, gap_length
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
     """Write the predictions of every event of ``data`` to ``out`` (parquet, atomically);
     returns the number of events written."""
     if bundle.kind != "flow":
-        raise ValueError(f"{bundle.path}: a '{bundle.kind}' model has no posterior to predict; "
+        raise BundleError(f"{bundle.path}: a '{bundle.kind}' model has no posterior to predict; "
                          "use a model trained with the flow loss")
     it, total = batches(bundle, data, batch_size)
     n = 0
@@ -117,6 +118,6 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
             if writer is not None:
                 writer.close()
         if writer is None:
-            raise ValueError(f"{data}: no events to predict")
+            raise InputError(f"{data}: no events to predict")
     logger.info("wrote %d events to %s", n, out)
     return n
