@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 from ..evaluation.evaluate import evaluate
 from . import checks
@@ -28,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     for q in ("prod_3d", "decay_3d"):
         print(f"{q:10s} median {res[q]['median']:.1f} m (prior {prior[q]['median']:.1f} m)")
     print(f"coverage 68%: {cov['summary_68']:.3f}   90%: {cov['summary_90']:.3f}")
-    print(f"report: {args.out}/report.md")
+    print(f"report: {pathlib.Path(args.out) / 'report.md'}")
     return 0
