@@ -27,6 +27,7 @@ def work(tmp_path_factory):
     save_bundle(make_bundle(folder, kind="point"), root / "point.pt")
     (root / "not_a_bundle.pt").write_text("hello\n")
     (root / "a_file").write_text("x\n")
+    (root / "bogus.yaml").write_text("bogus_key: 1\n")
     return root
 
 
@@ -35,8 +36,11 @@ USER_MISTAKES = [
     (["simulate", "--events", "-5"], "argument --events: must be an integer >= 0, got -5"),
     (["simulate", "--events", "10", "--out", "a_file"], "--out a_file: exists and is not a folder"),
     (["features", "--config", "nope.yaml"], "--config nope.yaml: no such file"),
+    (["features", "--config", "bogus.yaml"], "bogus.yaml: unknown top-level key(s) ['bogus_key']"),
     (["convert", "-i", "nope.i3", "-o", "out"], "-i/--input nope.i3: no such file"),
     (["train", "--data", "nothere", "--out", "run"], "--data nothere: no such folder"),
+    (["train", "--data", "sim", "--out", "run", "--config", "bogus.yaml"],
+     "error: bogus.yaml: unknown training key(s) ['bogus_key']"),
     (["train", "--data", "sim", "--out", "run", "--val-fraction", "1.5"],
      "argument --val-fraction: must be a fraction in [0, 1), got 1.5"),
     (["predict", "--model", "nope.pt", "--data", "sim", "--out", "p.parquet"],

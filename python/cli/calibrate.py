@@ -15,10 +15,10 @@ from .predict import FOLDER_HINT
 def run(args: argparse.Namespace) -> int:
     checks.input_file(args.model, "--model")
     checks.input_folder(args.data, "--data", FOLDER_HINT)
-    checks.output_file(args.out)
     if os.path.abspath(args.out) == os.path.abspath(args.model):
         raise UserError("--out must differ from --model (the input bundle stays as it is)")
     checks.available_device(args.device)
+    checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
     cal = calibrate_bundle(bundle, args.data, max_events=args.max_events,
                            n_samples=args.samples, seed=args.seed)

@@ -15,8 +15,8 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline:
         checks.input_file(args.baseline, "--baseline")
     checks.input_folder(args.data, "--data", FOLDER_HINT)
-    checks.output_folder(args.out)
     checks.available_device(args.device)
+    checks.output_folder(args.out)
     rep = evaluate(args.model, args.data, args.out, baseline=args.baseline,
                    n_samples=args.samples, coverage_samples=args.coverage_samples,
                    n_corner=args.corner, seed=args.seed, batch_size=args.batch_size,

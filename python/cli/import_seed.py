@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = import_seed(args.settings, args.encoder_state, args.flow_state, args.normalization,
                          args.feature_indices, args.feature_config, args.target_scaled)
     path = save_bundle(bundle, args.out)
+    flow_defs = bundle.flow.flow_defs if bundle.flow is not None else "none"
     print(f"wrote {path} (encoder {bundle.encoder.input_dim}->{bundle.encoder.encoding_dim}, "
-          f"flow {bundle.flow.flow_defs})")
+          f"flow {flow_defs})")
     return 0

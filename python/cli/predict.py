@@ -15,8 +15,8 @@ FOLDER_HINT = "give a converted folder (`llp-gap-reco simulate --out DIR` or `co
 def run(args: argparse.Namespace) -> int:
     checks.input_file(args.model, "--model")
     checks.input_folder(args.data, "--data", FOLDER_HINT)
-    checks.output_file(args.out)
     checks.available_device(args.device)
+    checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
     t0 = time.perf_counter()
     n = predict_folder(bundle, args.data, args.out, n_samples=args.samples, seed=args.seed,

@@ -68,7 +68,7 @@ def _train(data: pathlib.Path, run: pathlib.Path, minutes: float, device: str, s
     result = train(data, run, cfg, resume=(run / "checkpoints").exists())
     print(f"{loss} model: best validation loss {result.best_val_loss:.4f} after "
           f"{result.global_step} steps ({result.stopped})")
-    return pathlib.Path(result.bundle_path)
+    return model  # the bundle train wrote (one process: always rank 0)
 
 
 def quick_config(**overrides):
@@ -103,8 +103,8 @@ def _i3(out: pathlib.Path, model: pathlib.Path, n_events: int, seed: int) -> Non
 def run(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
-    checks.output_folder(args.out)
     device = str(resolve_device(checks.available_device(args.device)))
+    checks.output_folder(args.out)
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
 

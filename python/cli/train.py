@@ -22,15 +22,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                                  val_fraction=args.val_fraction, device=args.device,
                                  seed=args.seed, progress=False if args.no_progress else None)
     except (TypeError, ValueError) as err:  # TrainConfig's checks of names and values
-        where = f"--config {args.config}" if args.config else "training options"
-        raise UserError(f"{where}: {err}") from err
+        named = args.config and str(args.config) in str(err)
+        raise UserError(str(err) if named else f"training config: {err}") from err
 
 
 def run(args: argparse.Namespace) -> int:
     checks.input_folder(args.data, "--data", FOLDER_HINT)
-    checks.output_folder(args.out)
     cfg = config_from_args(args)
     checks.available_device(cfg.device)
+    checks.output_folder(args.out)
     result = train(args.data, args.out, cfg, resume=args.resume)
     if result.bundle_path is not None:  # rank 0
         last = result.history[-1] if result.history else {}

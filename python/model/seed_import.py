@@ -21,6 +21,7 @@ from typing import Any, Optional, Union
 
 import torch
 
+from ..core.errors import InputError
 from ..core.version import __version__
 from ..core.yaml_file import read_yaml
 from ..data.features import FeatureExtractor
@@ -46,10 +47,10 @@ def _state(path: PathLike, what: str) -> dict:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"{path}: cannot read the {what} as a weights-only state dict ({err})"
+        raise InputError(f"{path}: cannot read the {what} as a weights-only state dict ({err})"
                          ) from err
     if not isinstance(sd, dict):
-        raise ValueError(f"{path}: the {what} is not a state dict")
+        raise InputError(f"{path}: the {what} is not a state dict")
     return sd
 
 
@@ -70,24 +71,24 @@ def import_seed(settings: PathLike, encoder_state: PathLike, flow_state: PathLik
 
     cfg = _yaml(settings, "settings YAML")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("settings"), dict):
-        raise ValueError(f"{settings}: expected a 'settings' section (the encoder settings)")
+        raise InputError(f"{settings}: expected a 'settings' section (the encoder settings)")
     enc_settings = dict(cfg["settings"])
     encoder = LLPTransformerModel(**enc_settings)
     try:
         encoder.load_state_dict(_state(encoder_state, "encoder state dict"), strict=True)
     except RuntimeError as err:
-        raise ValueError(f"{encoder_state}: does not match the settings of {settings}: {err}"
+        raise InputError(f"{encoder_state}: does not match the settings of {settings}: {err}"
                          ) from err
 
     fi = load_feature_indices(os.fspath(feature_indices))
     if feature_dim(fi) != encoder.input_dim:
-        raise ValueError(f"{feature_indices} covers {feature_dim(fi)} columns but the encoder "
+        raise InputError(f"{feature_indices} covers {feature_dim(fi)} columns but the encoder "
                          f"takes input_dim={encoder.input_dim}")
     norm = Normalization.from_yaml(normalization)
     norm.check_covers(fi)
     fx = FeatureExtractor(feature_config)
     if len(fx.names) != encoder.input_dim:
-        raise ValueError(f"feature config gives {len(fx.names)} columns, the encoder takes "
+        raise InputError(f"feature config gives {len(fx.names)} columns, the encoder takes "
                          f"{encoder.input_dim}; pass the feature config the model was trained on")
 
     fsd = _state(flow_state, "flow state dict")
@@ -99,7 +100,7 @@ def import_seed(settings: PathLike, encoder_state: PathLike, flow_state: PathLik
         flow = ConditionalFlow.from_original_state_dict(
             fsd, conditional_input_dim=encoder.encoding_dim, **kwargs)
     except (RuntimeError, KeyError, ValueError) as err:
-        raise ValueError(f"{flow_state}: not a flow state dict for {kwargs['flow_defs']!r} with "
+        raise InputError(f"{flow_state}: not a flow state dict for {kwargs['flow_defs']!r} with "
                          f"conditional_input_dim={encoder.encoding_dim}: {err}") from err
     training = {"imported_from": {"settings": os.fspath(settings),
                                   "encoder_state": os.fspath(encoder_state),

@@ -102,7 +102,8 @@ def split_events(
     is_val[np.random.default_rng(seed).permutation(total)[:n_val]] = True
     starts = np.concatenate([[0], np.cumsum(sizes)])
     work = pathlib.Path(work_dir)
-    train, val = [], []
+    train: list[str] = []
+    val: list[str] = []
     for i, f in enumerate(files):
         mine = is_val[starts[i] : starts[i + 1]]
         parts = [("val", np.flatnonzero(mine), val)] + [
