@@ -36,6 +36,7 @@ from _common import write_rows
 from llp_gap_reco.data.parquet.format import DEFAULT_EVENTS_PER_FILE
 from llp_gap_reco.dataset import (
     LLPDataset,
+    LoaderConfig,
     PackedLoader,
     compute_normalization,
     llp_collate_fn,
@@ -142,7 +143,7 @@ def run(quick: bool = False) -> list[dict]:
                         normalization_args=norm.to_dict(), dtype=torch.float32,
                         shuffle_files=True, seed=0)
         dl = DataLoader(ds, batch_size=BATCH, shuffle=False, collate_fn=llp_collate_fn)
-        loader = PackedLoader(folder, batch_size=BATCH, normalization=norm, seed=0)
+        loader = PackedLoader(folder, LoaderConfig(batch_size=BATCH, seed=0), norm)
 
         def dataset_pass() -> int:
             ds.shuffle()

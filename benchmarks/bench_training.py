@@ -18,7 +18,7 @@ import time
 
 import torch
 from llp_gap_reco.bundle import save_bundle
-from llp_gap_reco.dataset import PackedLoader, write_simulated_folder
+from llp_gap_reco.dataset import LoaderConfig, PackedLoader, write_simulated_folder
 from llp_gap_reco.evaluation.predictions import predict_folder
 from llp_gap_reco.training import Trainer
 from llp_gap_reco.training.config import QUICK, TrainConfig
@@ -71,8 +71,8 @@ def _train_rows(folder: str, out: pathlib.Path, flow_dtype: str, steps: int) -> 
 
 
 def _inference_rows(folder: str, bundle, out: pathlib.Path) -> list[dict]:
-    loader = PackedLoader(folder, batch_size=256, normalization=bundle.normalization,
-                          shuffle=False, targets=False)
+    loader = PackedLoader(folder, LoaderConfig(batch_size=256, shuffle=False), bundle.normalization,
+                          targets=False)
     batches = list(loader)
     n = sum(b.batch_size for b in batches)
     bundle.reconstruct(batches[0], n_samples=512)  # warm-up

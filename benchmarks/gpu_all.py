@@ -117,14 +117,14 @@ def _trainer(folder: str, out: pathlib.Path, device: str, amp: str, batch: int,
 def reconstruct_rows(folder: str, tmp: pathlib.Path, device: str, sizes: list[int]
                      ) -> list[dict]:
     from llp_gap_reco.bundle import ModelBundle
-    from llp_gap_reco.dataset import PackedLoader
+    from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
     tr = _trainer(folder, tmp / "rec", "cpu", "none", 64, default_model=True)
     m = tr.model.eval()
     bundle = ModelBundle(m.encoder, m.head, "flow", tr.feature_config, tr.feature_indices,
                          tr.normalization, {})
-    raw = PackedLoader(folder, batch_size=max(sizes), normalization=None, shuffle=False,
-                       targets=False, world_size=1, rank=0)
+    raw = PackedLoader(folder, LoaderConfig(batch_size=max(sizes), shuffle=False, world_size=1,
+                                            rank=0), targets=False)
     batch = next(iter(raw))
     cu = torch.cat([batch.seqlens.new_zeros(1), batch.seqlens.cumsum(0)]).tolist()
     feats = [batch.x[cu[i]:cu[i + 1]].numpy() for i in range(batch.batch_size)]

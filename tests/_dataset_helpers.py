@@ -109,13 +109,13 @@ def ddp_worker(rank: int, world_size: int, init_file: str, folder: str, out_dir:
 
     import torch
     import torch.distributed as dist
-    from llp_gap_reco.dataset import PackedLoader
+    from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world_size)
     try:
-        loader = PackedLoader(folder, batch_size=16, num_workers=2, seed=3, epoch=1,
-                              multiprocessing_context="fork")
+        loader = PackedLoader(folder, LoaderConfig(batch_size=16, num_workers=2, seed=3,
+                                                   multiprocessing_context="fork"), epoch=1)
         ids, steps = [], 0
         for batch in loader:
             ids += batch.event_id.tolist()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from _training_helpers import make_bundle, make_folder
 from llp_gap_reco.bundle import FORMAT_VERSION, BundleError, load_bundle, save_bundle
-from llp_gap_reco.dataset import PackedLoader
+from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def saved(folder, tmp_path_factory):
 
 
 def _batch(bundle, folder, n=12):
-    return next(iter(PackedLoader(folder, batch_size=n, normalization=bundle.normalization,
-                                  shuffle=False)))
+    return next(iter(PackedLoader(folder, LoaderConfig(batch_size=n, shuffle=False),
+                                  bundle.normalization)))
 
 
 def test_round_trip_reproduces_the_model(saved, folder):
@@ -56,7 +56,7 @@ def test_round_trip_reproduces_the_model(saved, folder):
 
 def test_reconstruct_features_normalises_raw_rows(saved, folder):
     bundle, _ = saved
-    raw = PackedLoader(folder, batch_size=5, shuffle=False)  # unnormalised
+    raw = PackedLoader(folder, LoaderConfig(batch_size=5, shuffle=False))  # unnormalised
     b = next(iter(raw))
     feats = [t.numpy() for t in torch.split(b.x, b.seqlens.tolist())]
     direct = bundle.reconstruct(_batch(bundle, folder, 5), n_samples=64)

@@ -15,6 +15,7 @@ from _training_helpers import make_bundle, make_folder
 from llp_gap_reco.bundle import save_bundle
 from llp_gap_reco.cli import parsers
 from llp_gap_reco.cli.main import main
+from llp_gap_reco.data.features.convention import CONVENTIONS, ORIGINAL
 from llp_gap_reco.data.parquet.format import DEFAULT_EVENTS_PER_FILE
 from llp_gap_reco.data.simulation import KINDS
 
@@ -45,12 +46,14 @@ USER_MISTAKES = [
      "argument --val-fraction: must be a fraction in [0, 1), got 1.5"),
     (["predict", "--model", "nope.pt", "--data", "sim", "--out", "p.parquet"],
      "--model nope.pt: no such file"),
-    (["predict", "--model", "point.pt", "--data", "sim", "--out", "p.parquet"],
-     "a 'point' model has no posterior to predict"),
     (["predict", "--model", "not_a_bundle.pt", "--data", "sim", "--out", "p.parquet"],
      "not_a_bundle.pt: not a model bundle"),
     (["evaluate", "--model", "nope.pt", "--data", "sim", "--out", "rep"],
      "--model nope.pt: no such file"),
+    (["evaluate", "--model", "point.pt", "--data", "sim", "--out", "rep"],
+     "evaluate needs a flow model, got a 'point' one"),
+    (["export-seed", "--model", "not_a_bundle.pt", "--out", "exported"],
+     "not_a_bundle.pt: not a model bundle"),
     (["import-seed", "--settings", "nope.yaml", "--encoder-state", "e.pth", "--flow-state",
       "f.pth", "--normalization", "n.yaml", "--feature-indices", "fi.yaml", "--out", "m.pt"],
      "--settings nope.yaml: no such file"),
@@ -105,6 +108,7 @@ def test_unexpected_failure_keeps_its_traceback(work, monkeypatch):
 def test_parser_constants_agree_with_the_package():
     assert parsers.SIMULATION_KINDS == tuple(KINDS)
     assert parsers.DEFAULT_EVENTS_PER_FILE == DEFAULT_EVENTS_PER_FILE
+    assert parsers.CONVENTIONS == tuple(CONVENTIONS) and parsers.ORIGINAL_CONVENTION == ORIGINAL
 
 
 MODULES = """

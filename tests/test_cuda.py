@@ -7,7 +7,7 @@ import pytest
 import torch
 from _training_helpers import make_bundle, make_folder, mean_loss, tiny_config
 from llp_gap_reco.bundle import load_bundle
-from llp_gap_reco.dataset import PackedLoader
+from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 from llp_gap_reco.flow import ConditionalFlow
 from llp_gap_reco.training import Trainer
 
@@ -62,9 +62,9 @@ def test_flow_summary_on_cuda_equals_cpu():
 
 def test_bundle_reconstruction_on_cuda_equals_cpu(folder):
     bundle = make_bundle(folder)
-    batch = next(iter(PackedLoader(folder, batch_size=128, normalization=bundle.normalization,
-                                   shuffle=False, feature_indices=bundle.feature_indices,
-                                   world_size=1, rank=0)))
+    batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=128, shuffle=False, world_size=1,
+                                                        rank=0),
+                                   bundle.normalization, feature_indices=bundle.feature_indices)))
     cpu = bundle.reconstruct(batch, n_samples=256)
     gpu = bundle.to("cuda").reconstruct(batch, n_samples=256)
     sigma = cpu.sigma.double()
@@ -85,9 +85,9 @@ def test_training_on_cuda_lowers_the_loss_and_loads_on_cpu(folder, tmp_path, amp
 
     # The bundle written on the GPU loads on the CPU and gives the GPU's encodings.
     bundle = load_bundle(result.bundle_path, device="cpu")
-    batch = next(iter(PackedLoader(folder, batch_size=64, normalization=bundle.normalization,
-                                   shuffle=False, feature_indices=bundle.feature_indices,
-                                   world_size=1, rank=0)))
+    batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=64, shuffle=False, world_size=1,
+                                                        rank=0),
+                                   bundle.normalization, feature_indices=bundle.feature_indices)))
     enc_cpu = bundle.encode(batch.x, batch.seqlens)
     enc_gpu = bundle.to("cuda").encode(batch.x, batch.seqlens).cpu()
     torch.testing.assert_close(enc_gpu, enc_cpu, rtol=1e-4, atol=1e-4)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from _dataset_helpers import write_original_folder
-from llp_gap_reco.dataset import DatasetFormatError, PackedLoader, read_data_file
+from llp_gap_reco.dataset import DatasetFormatError, LoaderConfig, PackedLoader, read_data_file
 
 
 @pytest.fixture()
@@ -76,14 +76,14 @@ def test_index_disagreeing_with_data(orig):
     idx = pd.read_parquet(os.path.join(orig, "indexfile.pq"))
     idx.loc[idx.index[-1], "run_id"] = 12345
     idx.to_parquet(os.path.join(orig, "indexfile.pq"))
-    loader = PackedLoader(orig, shuffle=False, normalization=None)
+    loader = PackedLoader(orig, LoaderConfig(shuffle=False))
     with pytest.raises(DatasetFormatError,
                        match=r"base\.000001\.pq: event at row 19 .*run_id 12345"):
         list(loader)
     idx.drop(idx.index[-1]).to_parquet(os.path.join(orig, "indexfile.pq"))
     with pytest.raises(DatasetFormatError,
                        match=r"base\.000001\.pq: holds 20 events, indexfile\.pq lists 19"):
-        list(PackedLoader(orig, shuffle=False))
+        list(PackedLoader(orig, LoaderConfig(shuffle=False)))
 
 
 @pytest.mark.parametrize("case", ["zero DOMs", "non-finite features"])
@@ -94,12 +94,13 @@ def test_bad_events_raise_or_skip_with_count(orig, case, caplog):
     with pytest.raises(DatasetFormatError,
                        match=rf"base\.000001\.pq: event at row 3 \(run_id 7, "
                              rf"event_id 1003\) has {case} \(2 such"):
-        list(PackedLoader(orig, shuffle=False))
+        list(PackedLoader(orig, LoaderConfig(shuffle=False)))
     f = read_data_file(p, bad_events="skip")
     assert f.skipped == {case: 2} and f.n_events == 18
     assert 1003 not in f.event_id and 1011 not in f.event_id
     ids = np.concatenate([b.event_id.numpy() for b in
-                          PackedLoader(orig, shuffle=False, bad_events="skip", batch_size=8)])
+                          PackedLoader(orig, LoaderConfig(shuffle=False, bad_events="skip",
+                                                          batch_size=8))])
     assert len(ids) == 38 and len(set(ids.tolist())) == 38
     assert "skipped 2 bad event(s)" in caplog.text
 
@@ -142,8 +143,8 @@ def test_skipped_events_keep_equal_steps_across_ranks(tmp_path, caplog):
     pq.write_table(t, p, row_group_size=10)
     steps, ids = [], []
     for rank in range(2):
-        loader = PackedLoader(out, batch_size=8, rank=rank, world_size=2, bad_events="skip",
-                              seed=1)
+        loader = PackedLoader(out, LoaderConfig(batch_size=8, rank=rank, world_size=2,
+                                                bad_events="skip", seed=1))
         got = list(loader)
         steps.append(len(got))
         ids += [i for b in got for i in b.event_id.tolist()]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llp_gap_reco.cli.main import main
-from llp_gap_reco.dataset import PackedLoader
+from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
 
 def test_simulate_out_writes_folder_and_refuses_rerun(tmp_path, capsys):
@@ -11,7 +11,8 @@ def test_simulate_out_writes_folder_and_refuses_rerun(tmp_path, capsys):
     argv = ["simulate", "--events", "30", "--events-per-file", "10", "--seed", "4", "--out", out]
     assert main(argv) == 0
     assert "events written         30 of 30" in capsys.readouterr().out
-    ids = sorted(i for b in PackedLoader(out, batch_size=8, shuffle=False) for i in b.event_id)
+    ids = sorted(i for b in PackedLoader(out, LoaderConfig(batch_size=8, shuffle=False))
+                 for i in b.event_id)
     assert ids == list(range(30))
     assert main(argv) == 2
     assert "--resume" in capsys.readouterr().err

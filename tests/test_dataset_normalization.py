@@ -11,6 +11,7 @@ from _dataset_helpers import (
     original_feature_indices,
     simulated_folder,
     some_normalization,
+    write_original_folder,
 )
 from llp_gap_reco.data.parquet.format import DatasetFormatError
 from llp_gap_reco.dataset import (
@@ -66,3 +67,24 @@ def test_compute_normalization_from_data(tmp_path_factory):
         assert norm.groups[g]["scale"] == pytest.approx(1 / v.std(), rel=1e-9)
         z = norm.apply(x, cf.feature_indices)[:, cols].ravel()
         assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1.0, rel=1e-9)
+
+
+def test_compute_normalization_on_original_layout_standardises_every_column_once(tmp_path):
+    """Column 3 is listed by ``log_charges`` and ``log_total_charge``: after ``apply`` it and
+    every other column group is standardised once (mean 0, std 1), not twice."""
+    folder = str(tmp_path / "orig")
+    write_original_folder(folder, n_files=2, per_file=30, seed=4)
+    cf = ConvertedFolder(folder)
+    fi = cf.feature_indices
+    norm = compute_normalization(folder)
+    x = np.concatenate([read_data_file(f).features for f in cf.files]).astype(np.float64)
+    z = naive_normalize(x, fi, norm.to_dict())  # the original LLPDataset's order of groups
+    # the shared column, standardised by its last group
+    assert abs(z[:, 3].mean()) < 1e-9 and z[:, 3].std() == pytest.approx(1.0, rel=1e-9)
+    # log_charges: fitted on the raw values of all its columns (column 3 counted once)
+    raw = x[:, [3, 4, 5, 6]].ravel()
+    assert norm.groups["log_charges"]["offset"] == pytest.approx(raw.mean(), rel=1e-9)
+    assert norm.groups["log_charges"]["scale"] == pytest.approx(1 / raw.std(), rel=1e-9)
+    for g in ("position", "time_widths", "abs_times"):
+        v = z[:, fi[g]].ravel()
+        assert abs(v.mean()) < 1e-9 and v.std() == pytest.approx(1.0, rel=1e-9)

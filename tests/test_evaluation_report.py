@@ -11,7 +11,7 @@ import torch
 from _training_helpers import make_bundle, make_folder
 from llp_gap_reco.bundle import save_bundle
 from llp_gap_reco.cli.main import main
-from llp_gap_reco.dataset import PackedLoader
+from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 from llp_gap_reco.evaluation.coverage import coverage_curve
 from llp_gap_reco.evaluation.resolution import resolution_table
 
@@ -73,8 +73,8 @@ def test_predict_writes_one_row_per_event(setup):
     from llp_gap_reco.bundle import load_bundle
 
     bundle = load_bundle(flow)
-    b = next(iter(PackedLoader(folder, batch_size=90, normalization=bundle.normalization,
-                               shuffle=False)))
+    b = next(iter(PackedLoader(folder, LoaderConfig(batch_size=90, shuffle=False),
+                               bundle.normalization)))
     s = bundle.reconstruct(b, n_samples=128)
     np.testing.assert_allclose(t.column("decay_y").to_numpy(), s.mean[:, 4].numpy(), rtol=1e-5,
                                atol=1e-3)

@@ -103,3 +103,30 @@ def test_features_cli_prints_columns_and_statistics(capsys, tmp_path):
         [FeatureExtractor(cfg).event_features(e.pulses, geometry) for e in simulate(20, seed=0)]
     )
     assert float(lines[3][6]) == pytest.approx(np.median(rows[:, 3]), rel=1e-3)
+
+
+def test_convention_and_dom_exclusions_keys():
+    cfg = copy.deepcopy(DEFAULT_CONFIG)
+    cfg["convention"] = "original"
+    cfg["dom_exclusions"] = {"exclusions": ["BadDomsList"], "partial_exclusion": True}
+    fx = FeatureExtractor(cfg)
+    assert fx.convention == "original" and fx.config["dom_exclusions"] == cfg["dom_exclusions"]
+    assert FeatureExtractor(fx.config).config == fx.config
+    assert "dom_exclusions" not in FeatureExtractor().config
+    for bad, message in (({"convention": "orig"}, "convention must be one of"),
+                         ({"dom_exclusions": {"exclusions": "BadDomsList"}}, "list of frame"),
+                         ({"dom_exclusions": {"windows": []}}, r"unknown key\(s\) \['windows'\]"),
+                         ({"dom_exclusions": {"partial_exclusion": "no"}}, "true or false")):
+        with pytest.raises(ValueError, match=message):
+            FeatureExtractor(dict(copy.deepcopy(DEFAULT_CONFIG), **bad))
+    no_total = copy.deepcopy(DEFAULT_CONFIG)
+    no_total["convention"] = "original"
+    no_total["feature_config"]["features"] = no_total["feature_config"]["features"][1:]
+    with pytest.raises(ValueError, match="exactly one TotalCharge"):
+        FeatureExtractor(no_total)
+
+
+def test_original_pulse_key_placeholder_becomes_the_default(caplog):
+    cfg = dict(copy.deepcopy(DEFAULT_CONFIG), pulse_key="PULSEKEY_PLACEHOLDER")
+    assert FeatureExtractor(cfg).pulse_key == DEFAULT_CONFIG["pulse_key"]
+    assert "placeholder" in caplog.text

@@ -75,10 +75,10 @@ def test_mse_baseline_trains_a_point_bundle(folder, tmp_path):
     result = Trainer(folder, tmp_path / "mse", tiny_config(epochs=1, loss="mse")).run()
     bundle = load_bundle(result.bundle_path)
     assert bundle.kind == "point" and bundle.flow is None
-    from llp_gap_reco.dataset import PackedLoader
+    from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
-    batch = next(iter(PackedLoader(folder, batch_size=8, normalization=bundle.normalization,
-                                   shuffle=False)))
+    batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=8, shuffle=False),
+                                   bundle.normalization)))
     pred = bundle.predict_point(batch)
     assert pred.shape == (8, 6) and torch.isfinite(pred).all()
     # Untrained, the head predicts the label mean; its spread shows it learnt per-event output.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..model.bundle import load_bundle
 from . import checks
 from .errors import UserError
 
@@ -13,8 +14,14 @@ def run(args: argparse.Namespace) -> int:
         checks.i3_file(path, "-i/--input")
     if args.gcd:
         checks.i3_file(args.gcd, "--gcd")
+    if args.model is not None and args.feature_config is not None:
+        raise UserError("give --feature-config or --model, not both")
     if args.feature_config:
         checks.input_file(args.feature_config, "--feature-config")
+    feature_config = args.feature_config
+    if args.model is not None:
+        checks.input_file(args.model, "--model")
+        feature_config = load_bundle(args.model).feature_config
     try:
         # needs icecube, an optional dependency
         from ..i3.convert import convert_files
@@ -23,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
                         "inside an icetray environment (env-shell.sh)") from err
     checks.output_folder(args.out, "-o/--out")
     convert_files(args.gcd, args.input, args.out, pulses=args.pulses,
-                  feature_config=args.feature_config, events_per_file=args.events_per_file,
+                  feature_config=feature_config, events_per_file=args.events_per_file,
                   sub_event_stream=args.sub_event_stream or None)
     print(args.out)
     return 0

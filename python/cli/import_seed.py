@@ -16,9 +16,11 @@ def run(args: argparse.Namespace) -> int:
             checks.input_file(getattr(args, option), "--" + option.replace("_", "-"))
     checks.output_file(args.out)
     bundle = import_seed(args.settings, args.encoder_state, args.flow_state, args.normalization,
-                         args.feature_indices, args.feature_config, args.target_scaled)
+                         args.feature_indices, args.feature_config, args.target_scaled,
+                         convention=args.convention)
     path = save_bundle(bundle, args.out)
-    flow_defs = bundle.flow.flow_defs if bundle.flow is not None else "none"
+    head = (f"flow {bundle.flow.flow_defs}" if bundle.flow is not None
+            else "point estimate (no flow)")
     print(f"wrote {path} (encoder {bundle.encoder.input_dim}->{bundle.encoder.encoding_dim}, "
-          f"flow {flow_defs})")
+          f"{head}, convention {bundle.convention})")
     return 0

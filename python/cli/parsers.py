@@ -26,15 +26,19 @@ SUBCOMMANDS = {
     "predict": "predict",
     "evaluate": "evaluate",
     "import-seed": "import_seed",
+    "export-seed": "export_seed",
     "calibrate": "calibrate",
     "quickstart": "quickstart",
     "bench": "bench",
 }
 
-#: ``data.simulation.KINDS`` and ``data.parquet.format.DEFAULT_EVENTS_PER_FILE`` (not imported
-#: here: they pull in numpy and torch; tests/test_cli_errors.py checks they agree)
+#: ``data.simulation.KINDS``, ``data.parquet.format.DEFAULT_EVENTS_PER_FILE`` and
+#: ``data.features.convention.CONVENTIONS`` / ``ORIGINAL`` (not imported here: they pull in
+#: numpy and torch; tests/test_cli_errors.py checks they agree)
 SIMULATION_KINDS = ("signal", "background")
 DEFAULT_EVENTS_PER_FILE = 1000
+CONVENTIONS = ("package", "original")
+ORIGINAL_CONVENTION = "original"
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -103,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback of an error (also after the subcommand)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_simulate, _features, _convert, _train, _predict, _evaluate, _import_seed,
-                _calibrate, _quickstart, _bench):
+                _export_seed, _calibrate, _quickstart, _bench):
         add(sub)
     parser.commands = dict(sub.choices)
     return parser
@@ -162,6 +166,9 @@ def _convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--pulses", default=None, help="pulse key (default: the feature config's)")
     p.add_argument("--feature-config", default=None, help="feature config YAML")
+    p.add_argument("--model", default=None,
+                   help="model bundle: compute the features in its own config and input "
+                   "convention (instead of --feature-config)")
     p.add_argument("--events-per-file", type=positive, default=DEFAULT_EVENTS_PER_FILE)
     p.add_argument("--sub-event-stream", default="InIceSplit",
                    help="sub-event stream to convert ('' for all)")
@@ -232,19 +239,40 @@ def _import_seed(sub: argparse._SubParsersAction) -> None:
                  help="bundle an original trained model (settings, state dicts)",
                  description="Build a model bundle from the original code's artefacts so an "
                  "existing trained model runs in this package unchanged (state dicts load "
-                 "strictly).")
-    p.add_argument("--settings", required=True, help="YAML with 'settings' and 'flow' sections")
+                 "strictly; features are computed in the original convention, TotalCharge = "
+                 "log(1 + log(1 + Q))).")
+    p.add_argument("--settings", required=True,
+                   help="original model YAML: 'settings' and, for a flow model, 'flow: "
+                   "{flow_str: ...}'")
     p.add_argument("--encoder-state", required=True, help="encoder state dict (.pth)")
-    p.add_argument("--flow-state", required=True, help="flow state dict (flow_best.pth)")
-    p.add_argument("--normalization", required=True, help="normalisation YAML")
+    p.add_argument("--flow-state", default=None,
+                   help="flow state dict (flow_best.pth); omit for an encoder-only model "
+                   "(no 'flow' section, output_dim: 6), which becomes a point bundle")
+    p.add_argument("--normalization", required=True, help="normalization_args.yaml")
     p.add_argument("--feature-indices", required=True, help="feature_indices.yaml")
     p.add_argument("--feature-config", default=None,
-                   help="feature config YAML the model was trained with (default: package "
-                   "default, 11 columns)")
+                   help="feature config YAML the data was converted with (an original "
+                   "feature_configs.py entry works as it is; default: its llp_no_percentile)")
+    p.add_argument("--convention", choices=CONVENTIONS, default=ORIGINAL_CONVENTION,
+                   help="input convention the model was trained in (default: original)")
     p.add_argument("--target-scaled", action="store_true",
-                   help="the flow was trained on labels multiplied by the position scale "
+                   help="the model was trained on labels multiplied by the position scale "
                    "(original normalize_target=True)")
     p.add_argument("--out", required=True, help="bundle to write (.pt)")
+
+
+def _export_seed(sub: argparse._SubParsersAction) -> None:
+    p = _command(sub, "export-seed", help="write a model as the original code's files",
+                 description="Write a model bundle as the original research code's file set "
+                 "(model_settings.yaml with 'settings' and 'flow', model_best.pth, "
+                 "flow_best.pth, normalization_args.yaml, feature_indices.yaml, "
+                 "feature_config.yaml) so that code loads and runs it. Models it cannot express "
+                 "are refused with the reason.")
+    p.add_argument("--model", required=True, help="model bundle (.pt)")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--drop-calibration", action="store_true",
+                   help="export a calibrated flow with its base temperature reset to 1 (the "
+                   "original flow has no temperature)")
 
 
 def _calibrate(sub: argparse._SubParsersAction) -> None:

@@ -23,8 +23,9 @@ from tqdm import tqdm
 from ..core.atomic import atomic_path
 from ..core.batch import PackedBatch
 from ..core.errors import InputError
-from ..data.parquet import PackedLoader
-from ..model.bundle import BundleError, ModelBundle
+from ..data.parquet import LoaderConfig, PackedLoader
+from ..data.parquet.convention import check_model_convention
+from ..model.bundle import ModelBundle
 from .resolution import TARGET_NAMES, gap_length
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,14 @@ logger = logging.getLogger(__name__)
 def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size: int = 256,
             targets: Optional[bool] = None) -> tuple[Iterator[PackedBatch], int]:
     """Packed batches of a folder (or a list of its data files) in file order, normalised as
-    ``bundle`` expects; and the number of events."""
-
+    ``bundle`` expects; and the number of events. A folder written in another input convention
+    than the bundle's is refused (:class:`ConventionMismatch`)."""
+    check_model_convention(bundle.feature_config, data, f"model {bundle.path or ''}".strip())
     src = [str(f) for f in data] if isinstance(data, (list, tuple)) else str(data)
-    loader = PackedLoader(src, batch_size=batch_size, normalization=bundle.normalization,
-                          shuffle=False, targets=targets, bad_events="skip",
-                          feature_indices=bundle.feature_indices, world_size=1, rank=0)
+    cfg = LoaderConfig(batch_size=batch_size, shuffle=False, bad_events="skip", rank=0,
+                       world_size=1)
+    loader = PackedLoader(src, cfg, bundle.normalization, targets=targets,
+                          feature_indices=bundle.feature_indices)
     return iter(loader), loader.n_events
 
 
@@ -82,6 +85,29 @@ def posterior(bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, see
     return summary, lt
 
 
+def point_columns(bundle: ModelBundle, batch: PackedBatch) -> dict:
+    """The columns of a point model (no posterior): its estimate as the means, the gap length
+    between them; sigmas, covariance, thresholds and ``logp_truth`` are NaN."""
+    est = _np(bundle.predict_point(batch))
+    b = est.shape[0]
+    nan = np.full(b, np.nan)
+    cols: dict[str, np.ndarray] = {
+        "run_id": _np(batch.run_id).astype(np.int64),
+        "event_id": _np(batch.event_id).astype(np.int64),
+        "status": np.zeros(b, np.int16), "n_doms": _np(batch.seqlens).astype(np.int32)}
+    for i, c in enumerate(TARGET_NAMES):
+        cols[c], cols[f"{c}_sigma"] = est[:, i], nan
+    cols["cov"] = np.full((b, 36), np.nan)
+    cols["gap_length"], cols["gap_length_sigma"] = gap_length(est), nan
+    cols["logp_threshold_68"] = cols["logp_threshold_90"] = nan
+    if batch.targets is not None:
+        truth = _np(batch.targets)
+        for i, c in enumerate(TARGET_NAMES):
+            cols[f"true_{c}"] = truth[:, i]
+        cols["true_gap_length"], cols["logp_truth"] = gap_length(truth), nan
+    return cols
+
+
 def _table(cols: dict) -> pa.Table:
     arrays = {}
     for k, v in cols.items():
@@ -96,10 +122,8 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
                    out: Union[str, os.PathLike], n_samples: int = 512, seed: int = 0,
                    batch_size: int = 256, progress: bool = True) -> int:
     """Write the predictions of every event of ``data`` to ``out`` (parquet, atomically);
-    returns the number of events written."""
-    if bundle.kind != "flow":
-        raise BundleError(f"{bundle.path}: a '{bundle.kind}' model has no posterior to predict; "
-                         "use a model trained with the flow loss")
+    returns the number of events written. A point model (no flow) gives its estimate, with
+    NaN for every posterior column."""
     it, total = batches(bundle, data, batch_size)
     n = 0
     with atomic_path(out) as tmp:
@@ -107,8 +131,12 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
         try:
             with tqdm(total=total, unit="ev", desc="predict", disable=not progress) as bar:
                 for batch in it:
-                    summary, lt = posterior(bundle, batch, n_samples, seed)
-                    table = _table(summary_columns(summary, batch, lt))
+                    if bundle.kind == "point":
+                        cols = point_columns(bundle, batch)
+                    else:
+                        summary, lt = posterior(bundle, batch, n_samples, seed)
+                        cols = summary_columns(summary, batch, lt)
+                    table = _table(cols)
                     if writer is None:
                         writer = pq.ParquetWriter(tmp, table.schema)
                     writer.write_table(table)

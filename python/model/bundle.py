@@ -35,6 +35,7 @@ from ..core.batch import PackedBatch
 from ..core.errors import InputError
 from ..core.version import __version__
 from ..data.features import FeatureExtractor
+from ..data.features.convention import convention_of
 from ..data.parquet.normalization import Normalization
 from .encoder import LLPTransformerModel
 from .flow import ConditionalFlow
@@ -107,8 +108,15 @@ class ModelBundle:
         return str(getattr(self.encoder, "attention_backend", "unknown"))
 
     @property
-    def feature_extractor(self):
+    def feature_extractor(self) -> FeatureExtractor:
+        """Computes features from pulses exactly as this model expects (its own config and
+        input convention)."""
         return FeatureExtractor(self.feature_config)
+
+    @property
+    def convention(self) -> str:
+        """The input convention of the model (``package`` or ``original``)."""
+        return convention_of(self.feature_config)
 
     @property
     def label_standardization(self) -> Optional[dict]:

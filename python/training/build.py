@@ -14,8 +14,8 @@ from typing import Optional, Union
 
 import torch
 
-from ..data.features.config import DEFAULT_CONFIG
-from ..data.parquet import PackedLoader, compute_normalization, split_train_val
+from ..data.parquet import LoaderConfig, PackedLoader, compute_normalization, split_train_val
+from ..data.parquet.convention import folder_feature_config
 from ..data.parquet.normalization import Normalization
 from ..data.parquet.reader import ConvertedFolder
 from .checkpoint import load_training_checkpoint, own_rng_state, seed_everything
@@ -50,18 +50,18 @@ def make_loader(setup: RunSetup, files: list[str], kind: str) -> PackedLoader:
     file, 256 events per batch)."""
     cfg, ctx, norm, fi = setup.config, setup.ctx, setup.normalization, setup.feature_indices
     if kind == "calibration":
-        return PackedLoader(files, batch_size=256, normalization=norm, shuffle=False,
-                            world_size=1, rank=0, targets=True, bad_events="skip",
-                            device=ctx.device, feature_indices=fi)
+        once = LoaderConfig(batch_size=256, shuffle=False, world_size=1, rank=0,
+                            bad_events="skip", device=ctx.device)
+        return PackedLoader(files, once, norm, targets=True, feature_indices=fi)
     if kind not in ("train", "val"):
         raise ValueError(f"loader kind must be 'train', 'val' or 'calibration', got {kind!r}")
     train = kind == "train"
-    return PackedLoader(files, batch_size=cfg.batch_size, normalization=norm,
-                        max_doms_per_batch=cfg.max_doms_per_batch, shuffle=train, seed=cfg.seed,
-                        shuffle_buffer=cfg.shuffle_buffer, rank=ctx.rank,
-                        world_size=ctx.world_size, num_workers=cfg.num_workers,
-                        equalize=None if train else False, targets=True, bad_events="skip",
-                        device=ctx.device, feature_indices=fi)
+    loader_cfg = LoaderConfig(batch_size=cfg.batch_size, max_doms_per_batch=cfg.max_doms_per_batch,
+                              shuffle=train, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
+                              rank=ctx.rank, world_size=ctx.world_size,
+                              num_workers=cfg.num_workers, equalize=None if train else False,
+                              bad_events="skip", device=ctx.device)
+    return PackedLoader(files, loader_cfg, norm, targets=True, feature_indices=fi)
 
 
 def _resume_checkpoint(out_dir: pathlib.Path, resume: bool) -> Optional[dict]:
@@ -83,11 +83,7 @@ def _build_setup(data: str, out_dir: pathlib.Path, cfg: TrainConfig, ctx: DistCo
                  ck: Optional[dict]) -> RunSetup:
     folder = ConvertedFolder(data)
     feature_indices = dict(folder.feature_indices)
-    feature_config = folder.manifest.get("feature_config")
-    if feature_config is None:
-        logger.warning("%s has no feature config in its manifest; assuming the package default",
-                       folder.path)
-        feature_config = DEFAULT_CONFIG
+    feature_config = folder_feature_config(folder)
     if ck is not None:
         train_files, val_files = ck["train_files"], ck["val_files"]
         normalization = Normalization(ck["normalization"])

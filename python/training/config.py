@@ -4,6 +4,12 @@ A YAML file holds the fields of :class:`TrainConfig` at top level; ``encoder`` h
 encoder's ``settings`` (keys of ``LLPTransformerModel``; missing ones take the encoder defaults)
 and ``flow`` the keyword arguments of ``ConditionalFlow`` other than ``conditional_input_dim``.
 Unknown keys are an error naming the key.
+
+An original model YAML (the research code's ``configs/model_*.yaml``) is accepted as it is:
+its ``settings`` section becomes ``encoder`` and ``flow: {flow_str: ...}`` becomes
+``flow: {flow_defs: ...}``; any other key of its ``flow`` section is refused, naming it. A model
+YAML without ``flow`` (the original "no CNF" models) trains the point baseline (``loss: mse``)
+unless ``loss`` is given. Every other training knob keeps the package default.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import pathlib
 from typing import Any, Optional
 
 from ..core.yaml_file import read_yaml
+from ..model.seed_import import flow_defs_from
 
 
 @dataclasses.dataclass
@@ -107,8 +114,28 @@ def load_train_config(path: str | pathlib.Path | None = None, **overrides: Any) 
         d = read_yaml(path, "training config") or {}
         if not isinstance(d, dict):
             raise ValueError(f"{path}: expected a mapping of training keys at top level")
+        if "settings" in d:
+            d = from_original_model_yaml(d, str(path), loss_given=overrides.get("loss"))
     d.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict(d, source=str(path or "config"))
+
+
+def from_original_model_yaml(d: dict[str, Any], source: str, loss_given: Optional[str] = None
+                             ) -> dict[str, Any]:
+    """Training keys from an original model YAML (``settings`` + optional ``flow``)."""
+    if "encoder" in d:
+        raise ValueError(f"{source}: give the encoder either as 'settings' (original model "
+                         "YAML) or as 'encoder', not both")
+    if not isinstance(d["settings"], dict):
+        raise ValueError(f"{source}: 'settings' must be a mapping of encoder settings")
+    out = {k: v for k, v in d.items() if k not in ("settings", "flow")}
+    out["encoder"] = dict(d["settings"])
+    flow_defs = flow_defs_from(d.get("flow"), source)
+    if flow_defs is not None:
+        out["flow"] = {"flow_defs": flow_defs}
+    elif "loss" not in out and loss_given is None:
+        out["loss"] = "mse"  # an encoder-only original model: a point estimate
+    return out
 
 
 #: the small model of ``configs/train_quick.yaml``: trains on 2 CPU cores in minutes

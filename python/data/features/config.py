@@ -3,6 +3,10 @@
 .. code-block:: yaml
 
     pulse_key: SplitInIcePulses
+    convention: package            # or original (see .convention); omitted = package
+    dom_exclusions:                # optional, kept as given (the original's structure)
+      exclusions: [SaturationWindows, BadDomsList, CalibrationErrata]
+      partial_exclusion: false
     pulse_modifier: {class: ChargeWeightedMeanTimePulseModifier, kwargs: {}}   # or null
     feature_config:
       features:
@@ -10,27 +14,36 @@
         - {class: ChargeUntilT, kwargs: {times: [10, 50, 100]}}
         - {class: TSpread}                                    # kwargs optional
 
-The DOM position ``x, y, z`` always precedes the listed features.
+The DOM position ``x, y, z`` always precedes the listed features. The original research code's
+feature configs (``feature_configs.py``) load as they are; they do not name a convention, so one
+of its models needs ``convention: original`` (``import-seed`` sets it).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from ...core.errors import InputError
 from ...core.yaml_file import read_yaml
+from .convention import DEFAULT_CONVENTION, check_convention, check_features
 from .definitions import FEATURE_CLASSES, Feature
 
 #: the only pulse modifier: subtract the event's charge-weighted mean time from every pulse
 CHARGE_WEIGHTED_MEAN_TIME_MODIFIER = "ChargeWeightedMeanTimePulseModifier"
 
 DEFAULT_PULSE_KEY = "SplitInIcePulses"
+#: the original ``feature_configs.py`` texts hold this; its converter substituted the pulse key
+PULSE_KEY_PLACEHOLDER = "PULSEKEY_PLACEHOLDER"
+
+logger = logging.getLogger(__name__)
 
 #: the package default (``configs/features_default.yaml`` mirrors it): 11 columns
 DEFAULT_CONFIG: dict[str, Any] = {
     "pulse_key": DEFAULT_PULSE_KEY,
+    "convention": DEFAULT_CONVENTION,
     "pulse_modifier": {"class": CHARGE_WEIGHTED_MEAN_TIME_MODIFIER, "kwargs": {}},
     "feature_config": {
         "features": [
@@ -51,7 +64,7 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
     """Validate a config (``None`` = default, a dict, or a YAML path).
 
     Returns ``(normalised plain dict, feature instances, modifier on?)``; raises ``InputError``
-    (a ``ValueError``) naming the source and the offending entry.
+    naming the source and the offending entry.
     """
     if config is None:
         raw, source = copy.deepcopy(DEFAULT_CONFIG), "the default config"
@@ -62,13 +75,22 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         raw = read_yaml(source, "feature config")
         if not isinstance(raw, dict):
             raise InputError(f"feature config {source!r}: top level must be a mapping")
-    unknown = set(raw) - {"pulse_key", "pulse_modifier", "feature_config"}
+    unknown = set(raw) - {"pulse_key", "convention", "dom_exclusions", "pulse_modifier",
+                          "feature_config"}
     if unknown:
         raise InputError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
 
     pulse_key = raw.get("pulse_key", DEFAULT_PULSE_KEY)
+    if pulse_key == PULSE_KEY_PLACEHOLDER:
+        logger.warning("%s: pulse_key is the original converter's placeholder %r; using %r "
+                       "(set pulse_key to the pulse series to read)", source, pulse_key,
+                       DEFAULT_PULSE_KEY)
+        pulse_key = DEFAULT_PULSE_KEY
     if not isinstance(pulse_key, str) or not pulse_key:
         raise InputError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
+
+    convention = check_convention(raw.get("convention"), source)
+    exclusions = check_dom_exclusions(raw.get("dom_exclusions"), source)
 
     modifier = raw.get("pulse_modifier")
     if modifier is not None:
@@ -102,11 +124,42 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         except ValueError as e:
             raise InputError(f"{source}: feature_config.features[{i}]: {e}") from None
 
-    normalised = {
-        "pulse_key": pulse_key,
+    check_features(features, convention, source)
+    normalised: dict[str, Any] = {"pulse_key": pulse_key, "convention": convention}
+    if exclusions is not None:
+        normalised["dom_exclusions"] = exclusions
+    normalised.update({
         "pulse_modifier": modifier,
         "feature_config": {
             "features": [{"class": type(f).__name__, "kwargs": f.kwargs} for f in features]
         },
-    }
+    })
     return normalised, features, modifier is not None
+
+
+def check_dom_exclusions(value: Any, source: str) -> Optional[dict[str, Any]]:
+    """The ``dom_exclusions`` section in the original's structure, checked and copied::
+
+        dom_exclusions:
+          exclusions: [SaturationWindows, BadDomsList, CalibrationErrata]   # frame keys
+          partial_exclusion: false    # true: drop only the pulses inside the time windows
+
+    ``None`` when absent. The section is recorded, not applied here (the I3 path applies it).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(f"{source}: dom_exclusions must be a mapping, got {value!r}")
+    unknown = set(value) - {"exclusions", "partial_exclusion"}
+    if unknown:
+        raise InputError(f"{source}: dom_exclusions: unknown key(s) {sorted(unknown)}; known: "
+                         "['exclusions', 'partial_exclusion']")
+    keys = value.get("exclusions") or []
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise InputError(f"{source}: dom_exclusions.exclusions must be a list of frame keys, "
+                         f"got {keys!r}")
+    partial = value.get("partial_exclusion", False)
+    if not isinstance(partial, bool):
+        raise InputError(f"{source}: dom_exclusions.partial_exclusion must be true or false, "
+                         f"got {partial!r}")
+    return {"exclusions": list(keys), "partial_exclusion": partial}

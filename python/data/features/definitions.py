@@ -2,7 +2,8 @@
 
 Each feature maps a :class:`~.segments.DomPulses` to a float64 ``[n_doms, k]`` block. Times are
 in ns and, with the ``ChargeWeightedMeanTimePulseModifier`` on, relative to the event's
-charge-weighted mean time. Charges are stored as ``log(1 + q)`` with ``q`` in PE.
+charge-weighted mean time. Charges are stored as ``log(1 + q)`` with ``q`` in PE (the
+``original`` convention logs TotalCharge once more, see :mod:`.convention`).
 Definitions (``t_first``, ``t_last``: the DOM's earliest and latest pulse times):
 
 ==========================  ===================================================  ============

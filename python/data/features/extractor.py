@@ -18,8 +18,8 @@ import numpy as np
 
 from ...core.geometry import Geometry, UnknownOMKeyError
 from ...core.status import Status
+from . import convention as conv
 from .config import ConfigLike, load_config
-from .definitions import GROUPS
 from .segments import DomPulses
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,9 @@ class FeatureExtractor:
 
     Attributes:
         names: column names, e.g. ``["x", "y", "z", "TotalCharge", "ChargeUntilT_10", ...]``.
-        feature_indices: group -> column indices, for every group in ``definitions.GROUPS``.
+        feature_indices: group -> column indices in the convention's layout (``package``:
+            every group of ``definitions.GROUPS``; ``original``: see :mod:`.convention`).
+        convention: ``"package"`` or ``"original"``: how the charge columns are stored.
         dim: number of columns ``D``.
         pulse_key: the frame key holding the pulses.
         config: normalised plain dict; ``FeatureExtractor(extractor.config)`` is equivalent.
@@ -91,14 +93,11 @@ class FeatureExtractor:
     def __init__(self, config: ConfigLike = None):
         self._config, self._features, self.modifier = load_config(config)
         self.pulse_key: str = self._config["pulse_key"]
+        self.convention: str = self._config["convention"]
         self.names: list[str] = list(POSITION_NAMES)
-        groups: dict[str, list[int]] = {g: [] for g in GROUPS}
-        groups["position"] = [0, 1, 2]
         for f in self._features:
-            n0 = len(self.names)
             self.names += f.names
-            groups[f.group] += list(range(n0, len(self.names)))
-        self.feature_indices = groups
+        self.feature_indices = conv.feature_indices(self._features, self.convention)
         self.dim = len(self.names)
 
     @property
@@ -107,7 +106,8 @@ class FeatureExtractor:
         return copy.deepcopy(self._config)
 
     def __repr__(self) -> str:
-        return f"FeatureExtractor(pulse_key={self.pulse_key!r}, names={self.names})"
+        return (f"FeatureExtractor(pulse_key={self.pulse_key!r}, convention={self.convention!r}, "
+                f"names={self.names})")
 
     # ------------------------------------------------------------------ one event
     def extract(self, pulses: Any, geometry: Geometry) -> EventFeatures:
@@ -196,7 +196,7 @@ class FeatureExtractor:
             doms = DomPulses(t, q, starts)
             col = 3
             for f in self._features:
-                block = f.compute(doms)
+                block = conv.finish_block(f, f.compute(doms), self.convention)
                 out[:, col : col + block.shape[1]] = block
                 col += block.shape[1]
         if n_excluded.any():

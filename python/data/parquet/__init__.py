@@ -11,6 +11,7 @@ from .dataset import (
 )
 from .format import DatasetFormatError
 from .loader import PackedLoader
+from .loader_config import LoaderConfig
 from .normalization import Normalization, compute_normalization
 from .reader import ConvertedFolder, DecodedFile, read_data_file
 from .simulated import write_simulated_folder
@@ -24,6 +25,7 @@ __all__ = [
     "DecodedFile",
     "LLPDataset",
     "LLPSubset",
+    "LoaderConfig",
     "Normalization",
     "PackedLoader",
     "Split",

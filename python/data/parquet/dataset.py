@@ -19,16 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from .decoded import DecodedFile
+from .folder import load_feature_indices
 from .format import DatasetFormatError, is_data_file
+from .index import IndexByFile, check_ids, read_index
 from .normalization import Normalization
-from .reader import (
-    DecodedFile,
-    IndexByFile,
-    check_ids,
-    load_feature_indices,
-    read_data_file,
-    read_index,
-)
+from .reader import read_data_file
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Mapping
 
+import numpy as np
 import pyarrow as pa
 
 from ...core.errors import InputError
@@ -93,6 +95,12 @@ def is_data_file(path: str) -> bool:
     """True for ``*.pq`` files that are not one of the folder's auxiliary files."""
     name = os.path.basename(path)
     return name.endswith(".pq") and name not in AUX_FILES
+
+
+def feature_dim(feature_indices: Mapping) -> int:
+    """Number of feature columns ``D`` of ``data_encoded`` that the groups of
+    ``feature_indices`` (group -> column index or indices) cover: the largest index + 1."""
+    return 1 + max(int(np.max(np.atleast_1d(v), initial=-1)) for v in feature_indices.values())
 
 
 def _list(item: pa.DataType, size: int = -1) -> pa.DataType:

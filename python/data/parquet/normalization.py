@@ -4,7 +4,8 @@ The YAML file is a mapping ``group: {offset: float, scale: float}``, read with `
 exactly as the original training scripts read their ``normalization_args``. Groups are applied in
 the order of ``feature_indices`` (the order of ``feature_indices.yaml``), one after the other: a
 column listed by two groups (older folders list the total-charge column under ``log_charges`` and
-``log_total_charge``) is transformed by both, as it always was.
+``log_total_charge``) is transformed by both, exactly as the original ``LLPDataset`` does;
+:func:`compute_normalization` fits the groups with that in mind.
 """
 
 from __future__ import annotations
@@ -126,11 +127,16 @@ def compute_normalization(
     feature_indices: Optional[Mapping] = None,
     max_files: Optional[int] = None,
 ) -> Normalization:
-    """Normalisation from data: per group ``offset = mean``, ``scale = 1 / std`` of all its values.
+    """Normalisation from data: per group ``offset = mean``, ``scale = 1 / std`` of its values.
 
-    Statistics are accumulated in float64 over all DOM rows of the (first ``max_files``) data
-    files, on the unnormalised features; groups are treated independently. A group whose values
-    are constant gets ``scale = 1``.
+    Per-column moments are accumulated once, in float64, over all DOM rows of the (first
+    ``max_files``) data files, on the unnormalised features. Groups are then fitted in the order
+    :meth:`Normalization.apply` applies them, each on its columns *as they are when it is
+    applied*: a column listed by two groups (the original layout lists the TotalCharge column
+    under ``log_charges`` and ``log_total_charge``) is counted in the first group's statistics
+    with its raw values and standardised again by the later group, so after ``apply`` it has
+    mean 0 and standard deviation 1 like every other column of its last group. Disjoint groups
+    get the plain per-group mean and std. A group whose values are constant gets ``scale = 1``.
     """
 
     files, folder = resolve_files(folder_or_files)
@@ -140,32 +146,50 @@ def compute_normalization(
         feature_indices = folder.feature_indices
     files = files[:max_files] if max_files else files
     groups = {g: _columns(v) for g, v in feature_indices.items()}
-    n = dict.fromkeys(groups, 0)
-    s1 = dict.fromkeys(groups, 0.0)
-    s2 = dict.fromkeys(groups, 0.0)
-    shift = {}
-    for path in files:
-        feats = read_data_file(path, bad_events="skip").features.astype(np.float64)
-        for g, cols in groups.items():
-            v = feats[:, cols].ravel()
-            if v.size == 0:
-                continue
-            c = shift.setdefault(g, float(v[0]))  # shifted sums keep the variance accurate
-            n[g] += v.size
-            s1[g] += float((v - c).sum())
-            s2[g] += float(((v - c) ** 2).sum())
+    used = sorted({c for cols in groups.values() for c in cols})
+    n, mean, m2 = _column_moments(files, used)
+    # the affine map y = a x + b each column has gone through so far (groups applied in order)
+    a, b = dict.fromkeys(used, 1.0), dict.fromkeys(used, 0.0)
     out = {}
-    for g in groups:
-        if not groups[g]:
+    for g, cols in groups.items():
+        if not cols:
             out[g] = {"offset": 0.0, "scale": 1.0}
             continue
-        if n[g] == 0:
+        total = sum(n[c] for c in cols)
+        if total == 0:
             raise DatasetFormatError(f"no values for feature group {g!r} in {len(files)} file(s)")
-        m = s1[g] / n[g]
-        var = max(s2[g] / n[g] - m * m, 0.0)
-        std = var**0.5
-        out[g] = {"offset": shift[g] + m, "scale": 1.0 / std if std > 0 else 1.0}
-        logger.info(
-            "normalisation %s: offset %.6g scale %.6g", g, out[g]["offset"], out[g]["scale"]
-        )
+        # pooled moments of the columns' current values (a x + b)
+        mu = sum(n[c] * (a[c] * mean[c] + b[c]) for c in cols) / total
+        var = sum(a[c] ** 2 * m2[c] + n[c] * (a[c] * mean[c] + b[c] - mu) ** 2
+                  for c in cols) / total
+        std = max(var, 0.0) ** 0.5
+        scale = 1.0 / std if std > 0 else 1.0
+        out[g] = {"offset": mu, "scale": scale}
+        for c in cols:
+            a[c], b[c] = a[c] * scale, (b[c] - mu) * scale
+        logger.info("normalisation %s: offset %.6g scale %.6g", g, mu, scale)
     return Normalization(out)
+
+
+def _column_moments(files: Sequence[str], cols: list[int]
+                    ) -> tuple[dict[int, int], dict[int, float], dict[int, float]]:
+    """Per column: number of values, mean and sum of squared deviations (float64; Chan's
+    parallel update merges the files)."""
+    n = dict.fromkeys(cols, 0)
+    mean = dict.fromkeys(cols, 0.0)
+    m2 = dict.fromkeys(cols, 0.0)
+    for path in files:
+        feats = read_data_file(path, bad_events="skip").features
+        if feats.shape[0] == 0:
+            continue
+        block = feats[:, cols].astype(np.float64)
+        fn = block.shape[0]
+        fmean = block.mean(axis=0)
+        fm2 = ((block - fmean) ** 2).sum(axis=0)
+        for j, c in enumerate(cols):
+            tot = n[c] + fn
+            delta = float(fmean[j]) - mean[c]
+            m2[c] += float(fm2[j]) + delta * delta * n[c] * fn / tot
+            mean[c] += delta * fn / tot
+            n[c] = tot
+    return n, mean, m2

@@ -1,0 +1,20 @@
+"""``llp-gap-reco export-seed``: a model bundle as the original research code's file set."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..model.bundle import load_bundle
+from ..model.seed_export import export_seed
+from . import checks
+
+
+def run(args: argparse.Namespace) -> int:
+    checks.input_file(args.model, "--model")
+    checks.output_folder(args.out)
+    bundle = load_bundle(args.model)
+    # SeedExportError (a model the original code cannot express) is a user error: one line
+    files = export_seed(bundle, args.out, drop_calibration=args.drop_calibration)
+    for f in files:
+        print(f)
+    return 0
