@@ -13,7 +13,7 @@ import pytest
 from _cli_helpers import cli
 from _training_helpers import make_folder, tiny_config
 from llp_gap_reco.bundle import load_bundle
-from llp_gap_reco.data.parquet import ConvertedFolder, split_train_val
+from llp_gap_reco.data.parquet import ConvertedFolder, LoaderConfig, split_train_val
 from llp_gap_reco.dataset import PackedLoader, read_data_file, split_files
 from llp_gap_reco.training import Trainer, train
 
@@ -68,8 +68,8 @@ def test_event_split_in_pieces_for_ranks(one_file, tmp_path):
     assert len(split.train_files) == 3 and len(split.val_files) == 1
     sizes = [pq.ParquetFile(f).metadata.num_rows for f in split.train_files]
     assert sum(sizes) == 180 and max(sizes) - min(sizes) <= 1
-    loader = PackedLoader(split.train_files, batch_size=64, shuffle=False, targets=True,
-                          feature_indices=ConvertedFolder(one_file).feature_indices)
+    loader = PackedLoader(split.train_files, LoaderConfig(batch_size=64, shuffle=False),
+                          targets=True, feature_indices=ConvertedFolder(one_file).feature_indices)
     assert sum(b.batch_size for b in loader) == 180
 
 
