@@ -29,23 +29,9 @@ from ..model.bundle import load_bundle
 from ..training import train
 from ..training.config import QUICK, load_train_config
 from ..training.ddp import resolve_device
+from . import checks
 
 logger = logging.getLogger(__name__)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("quickstart", help="simulate, train, reconstruct and evaluate (main job)",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="quickstart_output", help="working folder")
-    p.add_argument("--train-events", type=int, default=30000)
-    p.add_argument("--test-events", type=int, default=2000)
-    p.add_argument("--minutes", type=float, default=7.0,
-                   help="training budget of the flow model (the baseline gets a third)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--i3-events", type=int, default=300,
-                   help="events of the I3 file reconstructed in a tray (0: skip)")
-    p.add_argument("--seed", type=int, default=1)
-    p.set_defaults(func=run)
 
 
 def _complete_folder(path: pathlib.Path) -> bool:
@@ -82,7 +68,7 @@ def _train(data: pathlib.Path, run: pathlib.Path, minutes: float, device: str, s
     result = train(data, run, cfg, resume=(run / "checkpoints").exists())
     print(f"{loss} model: best validation loss {result.best_val_loss:.4f} after "
           f"{result.global_step} steps ({result.stopped})")
-    return pathlib.Path(result.bundle_path)
+    return model  # the bundle train wrote (one process: always rank 0)
 
 
 def quick_config(**overrides):
@@ -117,9 +103,10 @@ def _i3(out: pathlib.Path, model: pathlib.Path, n_events: int, seed: int) -> Non
 def run(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
+    device = str(resolve_device(checks.available_device(args.device)))
+    checks.output_folder(args.out)
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    device = str(resolve_device(args.device))
 
     _stage("1/5 simulate training and test events")
     train_dir, test_dir = _simulate(out, args)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..model.bundle import ModelBundle
+from ..model.bundle import BundleError, ModelBundle
 from ..model.flow.summary import tabulated_samples
 from .coverage import hdr_rank
 from .predictions import _np, batches, posterior
@@ -38,7 +38,8 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
     volumes, log m^6), ``baseline`` point estimates, and ``corner`` samples of the first events.
     """
     if bundle.kind != "flow":
-        raise ValueError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
+        raise BundleError(
+            f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
     it, total = batches(bundle, data, batch_size, targets=True)
     total = min(total, max_events) if max_events else total
     out: dict[str, list] = {k: [] for k in ("truth", "mean", "sigma", "status", "t68", "t90",

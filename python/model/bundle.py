@@ -32,6 +32,7 @@ from torch import nn
 
 from ..core.atomic import atomic_torch_save
 from ..core.batch import PackedBatch
+from ..core.errors import InputError
 from ..core.version import __version__
 from ..data.features import FeatureExtractor
 from ..data.features.convention import convention_of
@@ -58,7 +59,7 @@ _REQUIRED = {
 _HEAD_FIELD = {"flow": "flow", "point": "point_head"}
 
 
-class BundleError(ValueError):
+class BundleError(InputError):
     """A model bundle that cannot be used; the message names the file and the problem."""
 
 
