@@ -37,7 +37,7 @@ from ..training.ddp import resolve_device
 logger = logging.getLogger(__name__)
 
 #: optimiser steps of each model (flow and MSE baseline) in the default quickstart
-DEFAULT_STEPS = 6000
+DEFAULT_STEPS = 8000
 #: measured step rates of the quick model on an idle 2-core CPU (steps/s, batch 32), for the
 #: expected duration printed at the start (the run itself never depends on them)
 STEPS_PER_S = {"flow": 30.0, "mse": 45.0}
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-events", type=int, default=2000)
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help="optimiser steps of the flow model and of the MSE baseline (each)")
-    p.add_argument("--max-minutes", type=float, default=5.0,
+    p.add_argument("--max-minutes", type=float, default=5.5,
                    help="safety stop: wall-clock limit of each training (reported when it "
                         "triggers; the step count is the budget)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
