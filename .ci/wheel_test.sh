@@ -12,8 +12,11 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "[wheel] build"
-"$PYTHON" -m pip wheel -q --no-deps -w "$work/dist" "$ROOT"
+echo "[wheel] build (from a copy of the tracked and unignored files: no stale build/ reused)"
+mkdir -p "$work/src"
+git -C "$ROOT" ls-files -co --exclude-standard -z | (cd "$ROOT" && tar --null -cf - -T -) \
+  | tar -xf - -C "$work/src"
+"$PYTHON" -m pip wheel -q --no-deps -w "$work/dist" "$work/src"
 wheel=$(ls "$work"/dist/llp_gap_reco-*.whl)
 echo "[wheel] $(basename "$wheel")"
 
