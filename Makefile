@@ -6,6 +6,7 @@
 # Override TORCH_SPEC to pick a CUDA build, e.g. make TORCH_SPEC='torch>=2.1' test.
 # I3_BUILD=/path/to/icetray/build makes that icetray build importable in the venv (a .pth file),
 # so the tests marked `icetray` run instead of skipping: make test I3_BUILD=$HOME/icetray/build
+# FORMAT_CHECK=0 leaves `ruff format --check` out of the lint target (e.g. on an unformatted tree).
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -14,6 +15,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.llp_gap_reco-installed
 
 I3_BUILD ?=
+FORMAT_CHECK ?= 1
 
 .PHONY: venv icetray-link quickstart test lint bench clean-venv
 
@@ -38,6 +40,9 @@ quickstart: icetray-link
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests benchmarks resources
+	@if [ "$(FORMAT_CHECK)" != 0 ]; then \
+	  $(VENV)/bin/ruff format --check python tests benchmarks resources; \
+	else echo "ruff format --check left out (FORMAT_CHECK=0)"; fi
 	$(VENV)/bin/lint-imports
 
 test: lint icetray-link

@@ -13,7 +13,7 @@ import pytest
 from _cli_helpers import cli
 from _training_helpers import make_bundle, make_folder
 from llp_gap_reco.bundle import save_bundle
-from llp_gap_reco.cli import parsers
+from llp_gap_reco.cli import parsers, quickstart
 from llp_gap_reco.cli.main import main
 from llp_gap_reco.data.features.convention import CONVENTIONS, ORIGINAL
 from llp_gap_reco.data.parquet.format import DEFAULT_EVENTS_PER_FILE
@@ -109,6 +109,7 @@ def test_parser_constants_agree_with_the_package():
     assert parsers.SIMULATION_KINDS == tuple(KINDS)
     assert parsers.DEFAULT_EVENTS_PER_FILE == DEFAULT_EVENTS_PER_FILE
     assert parsers.CONVENTIONS == tuple(CONVENTIONS) and parsers.ORIGINAL_CONVENTION == ORIGINAL
+    assert parsers.QUICKSTART_STEPS == quickstart.DEFAULT_STEPS
 
 
 MODULES = """

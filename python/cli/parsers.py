@@ -39,6 +39,8 @@ SIMULATION_KINDS = ("signal", "background")
 DEFAULT_EVENTS_PER_FILE = 1000
 CONVENTIONS = ("package", "original")
 ORIGINAL_CONVENTION = "original"
+#: ``cli.quickstart.DEFAULT_STEPS``
+QUICKSTART_STEPS = 8000
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
@@ -305,8 +307,12 @@ def _quickstart(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="quickstart_output", help="working folder")
     p.add_argument("--train-events", type=positive, default=30000)
     p.add_argument("--test-events", type=positive, default=2000)
-    p.add_argument("--minutes", type=minutes, default=7.0,
-                   help="training budget of the flow model (the baseline gets a third)")
+    p.add_argument("--steps", type=positive, default=QUICKSTART_STEPS,
+                   help="optimiser steps of the flow model and of the MSE baseline (each; "
+                   f"default {QUICKSTART_STEPS})")
+    p.add_argument("--max-minutes", type=minutes, default=5.5,
+                   help="safety stop: wall-clock limit of each training (reported loudly when "
+                   "it triggers; the step count is the budget)")
     p.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda")
     p.add_argument("--i3-events", type=count, default=300,
                    help="events of the I3 file reconstructed in a tray (0: skip)")
