@@ -139,7 +139,7 @@ def _i3(out: pathlib.Path, model: pathlib.Path, n_events: int, seed: int) -> Non
     (out / "i3").mkdir(parents=True, exist_ok=True)
     # uncompressed output: i3.tray.reconstruct_files writes through "<name>.part", and I3Writer
     # picks the compression from the name it is given, so a ".zst" name would hold plain I3
-    infile, outfile = out / "i3" / "simulated.i3.zst", out / "i3" / "reconstructed.i3"
+    infile, outfile = out / "i3" / "simulated.i3.zst", out / "i3" / "reconstructed.i3.zst"
     if outfile.exists():
         print(f"{outfile}: exists, reused")
         return
