@@ -1,7 +1,7 @@
 # Entry points for a fresh machine. Each target creates or reuses the virtual environment in
 # $(VENV) and installs the package (editable) with torch as TORCH_SPEC says.
 #   make quickstart   simulate, train, reconstruct, evaluate; prints the report folder last
-#   make test         lint + the whole pytest suite (what CI runs)
+#   make test         lint, import contracts, type check, the whole pytest suite (what CI runs)
 #   make bench        the CPU benchmark suite (table + JSON in benchmarks/results/)
 # Override TORCH_SPEC to pick a CUDA build, e.g. make TORCH_SPEC='torch>=2.1' test.
 # I3_BUILD=/path/to/icetray/build makes that icetray build importable in the venv (a .pth file),
@@ -17,7 +17,7 @@ STAMP := $(VENV)/.llp_gap_reco-installed
 I3_BUILD ?=
 FORMAT_CHECK ?= 1
 
-.PHONY: venv icetray-link quickstart test lint bench clean-venv
+.PHONY: venv icetray-link quickstart test lint typecheck bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,13 @@ lint: $(STAMP)
 	else echo "ruff format --check left out (FORMAT_CHECK=0)"; fi
 	$(VENV)/bin/lint-imports
 
-test: lint icetray-link
+# mypy over the package: python/ is the package llp_gap_reco, seen through a link so that mypy
+# names its modules as users import them
+typecheck: $(STAMP)
+	mkdir -p build/typecheck && ln -sfn ../../python build/typecheck/llp_gap_reco
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p llp_gap_reco
+
+test: lint typecheck icetray-link
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
