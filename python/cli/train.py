@@ -22,7 +22,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                                  val_fraction=args.val_fraction, device=args.device,
                                  seed=args.seed, progress=False if args.no_progress else None)
     except (TypeError, ValueError) as err:  # TrainConfig's checks of names and values
-        named = args.config and str(args.config) in str(err)
+        named = (args.config and str(args.config) in str(err)) or str(err).startswith(
+            "training config")
         raise UserError(str(err) if named else f"training config: {err}") from err
 
 

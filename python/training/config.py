@@ -19,6 +19,7 @@ import pathlib
 from typing import Any, Optional
 
 from ..core.yaml_file import read_yaml
+from ..model.encoder.settings import SETTINGS_SPEC
 from ..model.seed_import import flow_defs_from
 
 
@@ -91,6 +92,10 @@ class TrainConfig:
                                  f"expected one of {allowed}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"training config: val_fraction={self.val_fraction} not in [0, 1)")
+        unknown = sorted(set(self.encoder) - set(SETTINGS_SPEC))
+        if unknown:
+            raise ValueError(f"training config: unknown encoder setting(s) {unknown}; known: "
+                             f"{sorted(SETTINGS_SPEC)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
