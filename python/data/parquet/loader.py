@@ -223,8 +223,8 @@ class PackedLoader(IterableDataset):
             batch.x.to(self.device, non_blocking=pin),
             batch.seqlens.to(self.device),
             None if batch.targets is None else batch.targets.to(self.device),
-            batch.run_id.to(self.device),
-            batch.event_id.to(self.device),
+            None if batch.run_id is None else batch.run_id.to(self.device),
+            None if batch.event_id is None else batch.event_id.to(self.device),
         )
 
     def _read(self, file_index: int) -> tuple[DecodedFile, torch.Tensor]:
