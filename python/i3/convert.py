@@ -20,7 +20,7 @@ from icecube import dataclasses, icetray
 from tqdm import tqdm
 
 try:  # MMCTrackList needs simclasses, which not every IceTray build has
-    from icecube import simclasses  # noqa: F401
+    import icecube.simclasses  # noqa: F401
 except ImportError:
     pass
 

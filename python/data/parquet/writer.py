@@ -81,9 +81,10 @@ class ConvertedFolderWriter:
         self.feature_config = (
             None if feature_extractor_config is None else dict(feature_extractor_config)
         )
+        indices: Mapping[str, Any] = feature_indices
         self.feature_indices = {
             g: (np.atleast_1d(v).astype(int).tolist() if np.ndim(v) else int(v))
-            for g, v in feature_indices.items()
+            for g, v in indices.items()
         }
         self.dim = feature_dim(self.feature_indices)
         self.events_per_file = int(events_per_file)

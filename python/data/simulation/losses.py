@@ -108,7 +108,7 @@ class Track:
     e_loss: np.ndarray
     e_after: np.ndarray
 
-    def energy_at(self, s: np.ndarray) -> np.ndarray:
+    def energy_at(self, s: float | np.ndarray) -> np.ndarray:
         """Muon energy (GeV) at ``s`` (clipped into the track; 0 beyond its end)."""
         s = np.asarray(s, dtype=np.float64)
         if self.s_loss.size == 0:
