@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
+from numpy.typing import ArrayLike
 
 from ...core.atomic import atomic_write, atomic_write_json
 from ...core.status import Status
@@ -130,8 +131,8 @@ class ConvertedFolderWriter:
         run_id: int,
         event_id: int,
         features: np.ndarray,
-        string: np.ndarray,
-        om: np.ndarray,
+        string: ArrayLike,
+        om: ArrayLike,
         truth: Optional[Mapping] = None,
         muon: Optional[Mapping] = None,
         status: Status = Status.OK,
