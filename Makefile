@@ -1,11 +1,12 @@
 # Entry points for a fresh machine. Each target creates or reuses the virtual environment in
 # $(VENV) and installs the package (editable) with torch as TORCH_SPEC says.
 #   make quickstart   simulate, train, reconstruct, evaluate; prints the report folder last
-#   make test         lint + the whole pytest suite (what CI runs)
+#   make test         lint, import contracts, type check, the whole pytest suite (what CI runs)
 #   make bench        the CPU benchmark suite (table + JSON in benchmarks/results/)
 # Override TORCH_SPEC to pick a CUDA build, e.g. make TORCH_SPEC='torch>=2.1' test.
 # I3_BUILD=/path/to/icetray/build makes that icetray build importable in the venv (a .pth file),
 # so the tests marked `icetray` run instead of skipping: make test I3_BUILD=$HOME/icetray/build
+# FORMAT_CHECK=0 leaves `ruff format --check` out of the lint target (e.g. on an unformatted tree).
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -14,8 +15,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.llp_gap_reco-installed
 
 I3_BUILD ?=
+FORMAT_CHECK ?= 1
 
-.PHONY: venv icetray-link quickstart test lint bench clean-venv
+.PHONY: venv icetray-link quickstart test lint typecheck bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,9 +40,18 @@ quickstart: icetray-link
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check python tests benchmarks resources
+	@if [ "$(FORMAT_CHECK)" != 0 ]; then \
+	  $(VENV)/bin/ruff format --check python tests benchmarks resources; \
+	else echo "ruff format --check left out (FORMAT_CHECK=0)"; fi
 	$(VENV)/bin/lint-imports
 
-test: lint icetray-link
+# mypy over the package: python/ is the package llp_gap_reco, seen through a link so that mypy
+# names its modules as users import them
+typecheck: $(STAMP)
+	mkdir -p build/typecheck && ln -sfn ../../python build/typecheck/llp_gap_reco
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p llp_gap_reco
+
+test: lint typecheck icetray-link
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

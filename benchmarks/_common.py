@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import pathlib
+import sys
 import time
 from typing import Callable
 
@@ -25,8 +27,21 @@ def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     return min(timings(fn, repeats, warmup))
 
 
-def write_rows(rows: object, path: pathlib.Path) -> None:
-    """Write the rows as JSON to ``path`` (creating its folder) and say where."""
+def stamp_rows(rows: list, date: str, command: str) -> list:
+    """Each row (a dict) with the ``date`` and ``command`` of the run that measured it."""
+    return [{**r, "date": r.get("date", date), "command": r.get("command", command)}
+            if isinstance(r, dict) else r for r in rows]
+
+
+def run_stamp() -> tuple[str, str]:
+    """``(date, command)`` of this process: UTC minute and the command line."""
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return date, " ".join(["python", *sys.argv])
+
+
+def write_rows(rows: list, path: pathlib.Path) -> None:
+    """Write the rows, each stamped with this run's date and command, as JSON to ``path``
+    (creating its folder; a standalone run's file, not committed) and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=1) + "\n")
+    path.write_text(json.dumps(stamp_rows(rows, *run_stamp()), indent=1) + "\n")
     print(f"wrote {path}")

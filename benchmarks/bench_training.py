@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import torch
+from _common import run_stamp, stamp_rows
 from llp_gap_reco.bundle import save_bundle
 from llp_gap_reco.dataset import LoaderConfig, PackedLoader, write_simulated_folder
 from llp_gap_reco.evaluation.predictions import predict_folder
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['name']:<55s} {r['value']:>10.1f} {r['unit']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"rows": rows, "quick": args.quick}, indent=2))
+    RESULTS.write_text(json.dumps({"rows": stamp_rows(rows, *run_stamp()), "quick": args.quick},
+                                  indent=2))
     return 0
 
 

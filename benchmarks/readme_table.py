@@ -30,11 +30,23 @@ def _fmt(v) -> str:
 
 def render(results: dict) -> str:
     m = results["machine"]
+    names = {r.get("name") for res in results["topics"].values() for r in res["rows"]}
+    notes = []
+    if "original_pandas_iloc" in names:
+        notes.append("The loader's baseline `original_pandas_iloc` is a re-creation of the "
+                     "original code's access pattern (pandas read per file, `iloc` per event, "
+                     "`np.stack`, `llp_collate_fn`; see `benchmarks/bench_loader.py`), not the "
+                     "original code itself; the speed-ups are against it.")
+    if "jammy_marginal_moments_300" not in names:
+        notes.append("jammy_flows was not installed for this run, so the original flow's summary "
+                     "has no row.")
     lines = [
         f"Measured {m['date']} on {m['cpu_count']} CPU cores ({m['cpu']}), Python {m['python']}, "
         f"torch {m['torch']} with {m['torch_threads']} threads, load average "
-        f"{m['load_avg_1min']:.1f} at the start; command: `python benchmarks/run_all.py`. "
-        "Ratios compare rows of the same run.",
+        f"{m['load_avg_1min']:.1f} at the start; command: "
+        f"`{results.get('command', 'python benchmarks/run_all.py')}`. Every row comes from this "
+        "one run (`benchmarks/results/all.json`); ratios compare rows of the same run. "
+        + " ".join(notes),
         "",
         "| topic | benchmark | value | unit |",
         "|---|---|---:|---|",
@@ -75,9 +87,7 @@ def render_gpu(full: list[dict], fixed: list[dict]) -> str:
         f"{env.get('cuda')}, {env.get('cpu_count')} CPU cores; command: "
         "`python benchmarks/gpu_all.py` (sections "
         f"{', '.join(sorted(redone)) or 'none'} from later runs, after the fixes the first one "
-        "found). "
-        f"xformers {env.get('xformers')}: its wheel was built for another torch, so it has no "
-        "kernels there and the `torch` backend ran instead (the probe falls back by itself).",
+        "found). " + _xformers_sentence(env, rows),
         "",
         "| encoder config | dtype | batch | torch inference | torch train step | "
         "padded inference | padded train step |",
@@ -96,6 +106,22 @@ def render_gpu(full: list[dict], fixed: list[dict]) -> str:
             continue
         lines.append(f"| {r['section']} | {r['name']} | {_fmt(r['value'])} | {r['unit']} |")
     return "\n".join(lines)
+
+
+def _xformers_sentence(env: dict, rows: list[dict]) -> str:
+    """What the results say about xformers: its version and whether its agreement check ran."""
+    version = env.get("xformers")
+    checks = [r for r in rows if str(r.get("name", "")).startswith("agreement/xformers")]
+    if not checks:
+        return f"xformers: {version} (no agreement check in these results)."
+    failed = [r for r in checks if r.get("ok") is False]
+    if not failed:
+        return f"xformers {version}: its agreement check passed and its rows are measured."
+    error = str(failed[-1].get("error", "")).split(": ", 1)[-1]
+    reason = error.split("cannot run: ", 1)[-1].split(" (", 1)[0]
+    return (f"xformers {version} was installed but could not run here (`{reason}`, from the "
+            "agreement check in the results), so the `torch` backend ran instead (the probe "
+            "falls back by itself).")
 
 
 def _replace(text: str, start: str, end: str, table: str) -> str:

@@ -27,6 +27,19 @@ RESULTS = HERE / "results"
 TOPICS = ["simulation", "features", "loader", "encoder", "flow", "training", "tray"]
 
 
+def stamp_rows(rows: list, date: str, command: str) -> list:
+    """``_common.stamp_rows``: each row with the date and command of this run."""
+    return _common().stamp_rows(rows, date, command)
+
+
+def _common():
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import _common
+
+    return _common
+
+
 def _load(topic: str):
     if str(HERE) not in sys.path:  # the scripts import benchmarks/_common.py
         sys.path.insert(0, str(HERE))
@@ -57,7 +70,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated topics")
     args = parser.parse_args(argv)
     topics = args.only.split(",") if args.only else TOPICS
-    out = {"machine": machine(), "command": " ".join([sys.executable, *sys.argv]), "topics": {}}
+    command = " ".join(["python", *sys.argv])
+    out = {"machine": machine(), "command": command, "topics": {}}
     failed = []
     for topic in topics:
         if not (HERE / f"bench_{topic}.py").exists():
@@ -70,7 +84,8 @@ def main(argv=None) -> int:
             traceback.print_exc()
             failed.append(topic)
             continue
-        out["topics"][topic] = {"seconds": time.perf_counter() - t0, "rows": rows}
+        out["topics"][topic] = {"seconds": time.perf_counter() - t0,
+                                "rows": stamp_rows(rows, out["machine"]["date"], command)}
     RESULTS.mkdir(exist_ok=True)
     name = "all_quick.json" if args.quick else "all.json"
     (RESULTS / name).write_text(json.dumps(out, indent=1, default=float))

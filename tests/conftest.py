@@ -1,11 +1,27 @@
-"""Markers that skip with a reason when what they need is missing here."""
+"""Markers that skip with a reason when what they need is missing here.
+
+In CI (environment variable ``CI`` set to ``true``/``1``/``yes``) a test that would skip because
+``icecube`` or ``jammy_flows`` cannot be imported FAILS instead: CI installs both, so such a skip
+means the tray or the jammy_flows cross-checks silently stopped running. CUDA skips stay skips.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 
 import pytest
+
+#: markers whose missing requirement is a failure in CI (CI installs what they need)
+REQUIRED_IN_CI = ("icetray", "jammy")
+#: words in a skip reason that mean icecube or jammy_flows could not be imported
+_CI_SKIP_WORDS = ("icecube", "icetray", "jammy_flows")
+
+
+def in_ci() -> bool:
+    """Whether this run is CI (``CI=true``, as CI services and ``.ci/run`` set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def _has_icetray() -> bool:
@@ -43,7 +59,29 @@ def pytest_collection_modifyitems(config, items):
             if name not in cache:
                 cache[name] = check()
             if not cache[name]:
-                item.add_marker(pytest.mark.skip(reason=reason))
+                if name in REQUIRED_IN_CI and in_ci():
+                    item.add_marker(pytest.mark.ci_requirement_missing(reason=reason))
+                else:
+                    item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item):
+    missing = item.get_closest_marker("ci_requirement_missing")
+    if missing is not None:
+        pytest.fail(f"CI=true but this test {missing.kwargs['reason']}", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI, a skip raised inside a test because icecube or jammy_flows is missing fails it."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and in_ci()) or not isinstance(report.longrepr, tuple):
+        return
+    reason = str(report.longrepr[2])
+    if any(word in reason for word in _CI_SKIP_WORDS) and "CUDA" not in reason:
+        report.outcome = "failed"
+        report.longrepr = f"CI=true but skipped for want of icecube/jammy_flows: {reason}"
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ produced by running the original code (``tests/data/seed_reference``)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -40,15 +41,28 @@ def files(tmp_path):
     return write_original_files(REF, META, tmp_path / "original")
 
 
-def _import(files, out, *extra, settings="model.yaml", flow=True, encoder="model_best.pth"):
+def _argv(files, out, *extra, settings="model.yaml", flow=True, encoder="model_best.pth"):
     argv = ["import-seed", "--settings", str(files[settings]),
             "--encoder-state", str(files[encoder]),
             "--normalization", str(files["normalization_args.yaml"]),
             "--feature-indices", str(files["feature_indices.yaml"]), "--out", str(out), *extra]
     if flow:
         argv[5:5] = ["--flow-state", str(files["flow_best.pth"])]
-    assert main(argv) == 0
+    return argv
+
+
+def _import(files, out, *extra, **kw):
+    assert main(_argv(files, out, *extra, **kw)) == 0
     return load_bundle(out)
+
+
+def _refused(capsys, files, out, **kw) -> str:
+    """The one-line error of an import the command line refuses (exit status 2)."""
+    capsys.readouterr()
+    assert main(_argv(files, out, **kw)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("llp-gap-reco import-seed: error: ")
+    return err
 
 
 def test_imported_model_computes_what_the_original_code_computed(files, tmp_path):
@@ -133,25 +147,25 @@ def test_target_scaled_model_gives_densities_in_metres(files, tmp_path):
                                atol=1e-9)
 
 
-def test_bad_original_files_are_named(files, tmp_path):
+def test_bad_original_files_are_named(files, tmp_path, capsys):
     cfg = yaml.safe_load(files["model.yaml"].read_text())
     cfg["settings"]["attn_num_layers"] = 3
     files["model.yaml"].write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ValueError, match="model_best.pth: does not match the settings"):
-        _import(files, tmp_path / "x.pt")
+    err = _refused(capsys, files, tmp_path / "x.pt")
+    assert re.search("model_best.pth: does not match the settings", err)
     cfg["settings"]["attn_num_layers"] = 2
     cfg["flow"]["n_layers"] = 3
     files["model.yaml"].write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['n_layers'\] in the 'flow'"):
-        _import(files, tmp_path / "x.pt")
+    err = _refused(capsys, files, tmp_path / "x.pt")
+    assert re.search(r"unknown key\(s\) \['n_layers'\] in the 'flow'", err)
     cfg["flow"] = {"flow_str": "gggggt"}
     files["model.yaml"].write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ValueError, match="pass its flow state"):
-        _import(files, tmp_path / "x.pt", flow=False)
+    err = _refused(capsys, files, tmp_path / "x.pt", flow=False)
+    assert re.search("pass its flow state", err)
     # a package-layout feature_indices.yaml is not what an original model was trained on
     files["feature_indices.yaml"].write_text(yaml.safe_dump(FeatureExtractor().feature_indices))
-    with pytest.raises(ValueError, match="wrong config or convention"):
-        _import(files, tmp_path / "x.pt")
+    err = _refused(capsys, files, tmp_path / "x.pt")
+    assert re.search("wrong config or convention", err)
 
 
 def test_convention_mismatch_between_model_and_folder_is_refused(files, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-import sys
 
 import pytest
 
@@ -11,11 +10,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _declared_packages() -> set[str]:
-    if sys.version_info < (3, 11):
-        pytest.skip("tomllib needs Python 3.11")
-    import tomllib
+    """``[tool.setuptools] packages`` of pyproject.toml, as setuptools reads it (any Python)."""
+    from setuptools.config.pyprojecttoml import read_configuration
 
-    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    cfg = read_configuration(ROOT / "pyproject.toml", expand=False)
     return set(cfg["tool"]["setuptools"]["packages"])
 
 

@@ -3,6 +3,7 @@ are skipped and counted, the MSE baseline trains, configs mirror the package def
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import pathlib
@@ -72,17 +73,28 @@ def test_nonfinite_batch_is_skipped_and_counted(folder, tmp_path):
 
 
 def test_mse_baseline_trains_a_point_bundle(folder, tmp_path):
-    result = Trainer(folder, tmp_path / "mse", tiny_config(epochs=1, loss="mse")).run()
-    bundle = load_bundle(result.bundle_path)
-    assert bundle.kind == "point" and bundle.flow is None
     from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
+    trainer = Trainer(folder, tmp_path / "mse", tiny_config(epochs=2, loss="mse"))
+    untrained = copy.deepcopy(trainer.model).eval()
+    before = mean_loss(trainer.model, trainer.train_loader)
+    result = trainer.run()
+    after = mean_loss(trainer.model, trainer.train_loader)
+    assert after < before, (before, after)  # training improved the point predictions
+
+    bundle = load_bundle(result.bundle_path)
+    assert bundle.kind == "point" and bundle.flow is None
     batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=8, shuffle=False),
                                    bundle.normalization)))
     pred = bundle.predict_point(batch)
     assert pred.shape == (8, 6) and torch.isfinite(pred).all()
-    # Untrained, the head predicts the label mean; its spread shows it learnt per-event output.
-    assert float(pred.std(0).min()) > 0
+    # the bundle holds the trained weights: its squared error (standardised targets) is the
+    # trained model's, below the untrained model's on the same events
+    with torch.no_grad():
+        trained_loss = float(trainer.model.eval()(batch.x, batch.seqlens, batch.targets).mean())
+        untrained_loss = float(untrained(batch.x, batch.seqlens, batch.targets).mean())
+    assert trained_loss < untrained_loss, (trained_loss, untrained_loss)
+    assert not torch.allclose(pred, pred.mean(0, keepdim=True))  # per-event output
 
 
 def test_existing_run_is_not_overwritten_without_resume(folder, tmp_path):

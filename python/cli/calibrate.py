@@ -7,29 +7,18 @@ import os
 
 from ..evaluation.calibration import calibrate_bundle
 from ..model.bundle import load_bundle, save_bundle
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "calibrate", help="fit the posterior width (base temperature) of a model",
-        description="Fit the flow's base temperature T on a labeled folder the model was not "
-        "trained on (least squares of the HDR coverage at 0.1..0.9) and write a new bundle. "
-        "`train` does this on its validation files already; use this for imported models.")
-    p.add_argument("--model", required=True, help="model bundle (.pt) with a flow")
-    p.add_argument("--data", required=True, help="labeled converted folder (not trained on)")
-    p.add_argument("--out", required=True, help="calibrated bundle to write")
-    p.add_argument("--max-events", type=int, default=4000)
-    p.add_argument("--samples", type=int, default=256, help="posterior samples per event")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=run)
+from . import checks
+from .errors import UserError
+from .predict import FOLDER_HINT
 
 
 def run(args: argparse.Namespace) -> int:
-
-
+    checks.input_file(args.model, "--model")
+    checks.input_folder(args.data, "--data", FOLDER_HINT)
     if os.path.abspath(args.out) == os.path.abspath(args.model):
-        raise SystemExit("calibrate: --out must differ from --model (the input stays as it is)")
+        raise UserError("--out must differ from --model (the input bundle stays as it is)")
+    checks.available_device(args.device)
+    checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
     cal = calibrate_bundle(bundle, args.data, max_events=args.max_events,
                            n_samples=args.samples, seed=args.seed)

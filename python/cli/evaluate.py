@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 from ..evaluation.evaluate import evaluate
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="evaluation report of a model on a labeled folder",
-        description="Resolution table, pulls, HDR coverage curve and corner plots; writes "
-        "REPORT_DIR/report.md, report.json, PNG figures and arrays.npz.")
-    p.add_argument("--model", required=True, help="model bundle (.pt) with a flow")
-    p.add_argument("--data", required=True, help="labeled converted folder (held-out events)")
-    p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--baseline", default=None,
-                   help="bundle trained with `train --loss mse` (same encoder), for comparison")
-    p.add_argument("--samples", type=int, default=512, help="QMC samples for the summary")
-    p.add_argument("--coverage-samples", type=int, default=1000,
-                   help="posterior samples per event for the coverage curve")
-    p.add_argument("--corner", type=int, default=3, help="events with a corner plot")
-    p.add_argument("--max-events", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
+from . import checks
+from .predict import FOLDER_HINT
 
 
 def run(args: argparse.Namespace) -> int:
-
+    checks.input_file(args.model, "--model")
+    if args.baseline:
+        checks.input_file(args.baseline, "--baseline")
+    checks.input_folder(args.data, "--data", FOLDER_HINT)
+    checks.available_device(args.device)
+    checks.output_folder(args.out)
     rep = evaluate(args.model, args.data, args.out, baseline=args.baseline,
                    n_samples=args.samples, coverage_samples=args.coverage_samples,
                    n_corner=args.corner, seed=args.seed, batch_size=args.batch_size,
@@ -43,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     for q in ("prod_3d", "decay_3d"):
         print(f"{q:10s} median {res[q]['median']:.1f} m (prior {prior[q]['median']:.1f} m)")
     print(f"coverage 68%: {cov['summary_68']:.3f}   90%: {cov['summary_90']:.3f}")
-    print(f"report: {args.out}/report.md")
+    print(f"report: {pathlib.Path(args.out) / 'report.md'}")
     return 0

@@ -9,22 +9,14 @@ import numpy as np
 
 from ..core.status import Status
 from ..data.features import FeatureExtractor
-from .simulate import add_simulation_arguments, events_from_args, geometry_from_args
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "features",
-        help="print the per-DOM feature columns and their statistics on simulated events",
-        description="Build the per-DOM features of a configuration (default: the package "
-        "default) on simulated events and print names, groups and per-column statistics.",
-    )
-    p.add_argument("--config", default=None, help="feature configuration YAML")
-    add_simulation_arguments(p, default_events=200)
-    p.set_defaults(func=run)
+from . import checks
+from .simulate import check_inputs, events_from_args, geometry_from_args
 
 
 def run(args: argparse.Namespace) -> int:
+    check_inputs(args)
+    if args.config:
+        checks.input_file(args.config, "--config")
     extractor = FeatureExtractor(args.config)
     geometry = geometry_from_args(args)
     events = list(events_from_args(args, geometry))

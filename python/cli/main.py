@@ -1,54 +1,45 @@
-"""``llp-gap-reco``: one console script, one module per subcommand.
+"""``llp-gap-reco``: one console script, one implementation module per subcommand.
 
-Each subcommand module defines ``register(subparsers)`` which adds its parser and sets
-``func`` to a callable ``(args) -> int`` (the exit code).
+The parsers live in :mod:`.parsers` (no heavy imports); after parsing, only the chosen
+subcommand's module is imported and its ``run(args) -> int`` called. A user's mistake
+(:data:`.errors.USER_ERRORS`) is reported as one line ``llp-gap-reco COMMAND: error: MESSAGE``
+on stderr with exit status 2; ``--debug`` adds the traceback. Any other exception propagates
+with its traceback (exit status 1).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import sys
+import traceback
 from typing import Optional, Sequence
 
-from ..core.version import __version__
+from .errors import USER_ERRORS
+from .parsers import SUBCOMMANDS, build_parser, print_error
 
-#: subcommand modules inside :mod:`llp_gap_reco.cli`, in the order ``--help`` lists them
-SUBCOMMANDS = [
-    "simulate",
-    "features",
-    "convert",
-    "train",
-    "predict",
-    "evaluate",
-    "import_seed",
-    "export_seed",
-    "calibrate",
-    "quickstart",
-    "bench",
-]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="llp-gap-reco",
-        description="LLP production/decay vertex reconstruction with an event-by-event posterior.",
-    )
-    parser.add_argument("--version", action="version", version=f"llp_gap_reco {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="-v: info logging, -vv: debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        importlib.import_module(f".{name}", __package__).register(sub)
-    return parser
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit status."""
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    try:
+        module = importlib.import_module(f".{args.module}", __package__)
+        return int(module.run(args) or 0)
+    except USER_ERRORS as err:
+        if args.debug:
+            traceback.print_exc()
+        print_error(args.command, _message(err))
+        return 2
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -7,32 +7,21 @@ import time
 
 from ..evaluation.predictions import predict_folder
 from ..model.bundle import load_bundle
+from . import checks
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "predict", help="posterior summaries of a converted folder -> parquet",
-        description="Reconstruct every event of a converted folder with a model bundle and "
-        "write one parquet row per event (means, sigmas, covariance, gap length, HDR "
-        "thresholds, status; truth and log p(truth) when the folder has truth).")
-    p.add_argument("--model", required=True, help="model bundle (.pt)")
-    p.add_argument("--data", required=True, help="converted folder")
-    p.add_argument("--out", required=True, help="output parquet file")
-    p.add_argument("--samples", type=int, default=512, help="posterior samples per event")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=run)
+FOLDER_HINT = "give a converted folder (`llp-gap-reco simulate --out DIR` or `convert`)"
 
 
 def run(args: argparse.Namespace) -> int:
-
+    checks.input_file(args.model, "--model")
+    checks.input_folder(args.data, "--data", FOLDER_HINT)
+    checks.available_device(args.device)
+    checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
     t0 = time.perf_counter()
     n = predict_folder(bundle, args.data, args.out, n_samples=args.samples, seed=args.seed,
                        batch_size=args.batch_size, progress=not args.no_progress)
     dt = time.perf_counter() - t0
-    print(f"{n} events -> {args.out} in {dt:.1f} s ({n / dt:.0f} events/s, "
+    print(f"{n} events -> {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.0f} events/s, "
           f"attention backend {bundle.attention_backend})")
     return 0

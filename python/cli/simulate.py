@@ -3,73 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Optional
 
 from ..core.geometry import Geometry
 from ..data.parquet import write_simulated_folder
-from ..data.parquet.format import DEFAULT_EVENTS_PER_FILE
-from ..data.simulation import KINDS, simulate
+from ..data.simulation import simulate
+from ..data.simulation.events import SimulatedEvents
 from ..data.simulation.summary import TAIL_HIT_DOMS, realism_summary
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "simulate",
-        help="simulate IceCube-like LLP gap events",
-        description="Simulate LLP gap events (or plain muons) and print a summary: hit DOMs, "
-        "bright tail, total-charge range, time span, speed.",
-    )
-    add_simulation_arguments(p)
-    p.add_argument("--config", dest="sim_config", default=None, metavar="YAML",
-                   help="simulation config (SimulationConfig fields; the defaults are "
-                   "configs/simulation.yaml)")
-    add_output_arguments(p)
-    p.set_defaults(func=run)
-
-
-def add_output_arguments(p: argparse.ArgumentParser) -> None:
-    """``--out DIR``: write a converted parquet folder instead of only summarising."""
-
-    g = p.add_argument_group("converted parquet output")
-    g.add_argument("--out", default=None, metavar="DIR",
-                   help="write the events (features, truth) as a converted parquet folder")
-    g.add_argument("--events-per-file", type=int, default=DEFAULT_EVENTS_PER_FILE, metavar="K",
-                   help=f"events per data file (default {DEFAULT_EVENTS_PER_FILE})")
-    g.add_argument("--feature-config", default=None, metavar="YAML",
-                   help="feature configuration (default: the package default)")
-    g.add_argument("--resume", action="store_true",
-                   help="continue an interrupted --out folder after its last complete file")
-    i = p.add_argument_group("I3 output (needs icecube)")
-    i.add_argument("--i3", default=None, metavar="FILE",
-                   help="write a real I3 file (.i3, .i3.gz, .i3.zst): G, C, D frames, then Q and "
-                   "P frames (InIceSplit with pulses and LLPInfo, plus a NullSplit P frame)")
-    i.add_argument("--pulse-key", default="SplitInIcePulses", help="pulse map key in P frames")
-
-
-def add_simulation_arguments(p: argparse.ArgumentParser, default_events: int = 1000) -> None:
-    """Options that choose the simulated events (shared with ``features``)."""
-    p.add_argument(
-        "--events", type=int, default=default_events,
-        help=f"number of events (default {default_events})",
-    )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--kind", choices=KINDS, default="signal", help="signal (LLP) or background")
-    p.add_argument("--run-id", type=int, default=0, help="run id of the events (default 0)")
-    p.add_argument(
-        "--geometry",
-        default=None,
-        help="DOM table (parquet/CSV: string, om, x, y, z); default: generated IceCube-86-like",
-    )
+from . import checks
+from .errors import UserError
 
 
 def geometry_from_args(args: argparse.Namespace) -> Geometry:
     return Geometry.from_table(args.geometry) if args.geometry else Geometry.icecube86_like()
 
 
-def events_from_args(args: argparse.Namespace, geometry: Optional[Geometry] = None):
-    """The events chosen by :func:`add_simulation_arguments` (a lazy iterable)."""
+def events_from_args(args: argparse.Namespace, geometry: Optional[Geometry] = None
+                     ) -> SimulatedEvents:
+    """The events chosen by :func:`.parsers.add_simulation_arguments` (a lazy iterable)."""
     geometry = geometry if geometry is not None else geometry_from_args(args)
     return simulate(args.events, seed=args.seed, geometry=geometry, kind=args.kind,
                     run_id=args.run_id, config=getattr(args, "sim_config", None))  # fmt: skip
@@ -109,14 +61,10 @@ def print_summary(s: dict, seconds: float) -> None:
 def write_folder(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
-    try:
-        man = write_simulated_folder(
-            args.out, args.events, seed=args.seed, events_per_file=args.events_per_file,
-            kind=args.kind, feature_config=args.feature_config, geometry=geometry_from_args(args),
-            resume=args.resume, run_id=args.run_id, config=args.sim_config)
-    except FileExistsError as err:
-        print(f"llp-gap-reco simulate: {err}", file=sys.stderr)
-        return 2
+    man = write_simulated_folder(
+        args.out, args.events, seed=args.seed, events_per_file=args.events_per_file,
+        kind=args.kind, feature_config=args.feature_config, geometry=geometry_from_args(args),
+        resume=args.resume, run_id=args.run_id, config=args.sim_config)
     seconds = time.perf_counter() - t0
     print(f"folder                 {args.out}")
     print(f"data files             {len(man['files'])}")
@@ -132,8 +80,8 @@ def write_i3(args: argparse.Namespace) -> int:
         # I3 output needs icecube, an optional dependency
         from ..i3.simulated_i3 import write_simulated_i3
     except ImportError as err:
-        print(f"llp-gap-reco simulate: --i3 needs the IceCube software ({err})", file=sys.stderr)
-        return 2
+        raise UserError(f"--i3 needs the IceCube software (import failed: {err}); run inside an "
+                        "icetray environment, or leave out --i3") from err
     t0 = time.perf_counter()
     n = write_simulated_i3(args.i3, args.events, seed=args.seed, kind=args.kind,
                            pulse_key=args.pulse_key, geometry=geometry_from_args(args),
@@ -144,8 +92,22 @@ def write_i3(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """The optional input files of the simulation options exist."""
+    if args.geometry:
+        checks.input_file(args.geometry, "--geometry")
+    if getattr(args, "feature_config", None):
+        checks.input_file(args.feature_config, "--feature-config")
+    if getattr(args, "sim_config", None):
+        checks.input_file(args.sim_config, "--config")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_inputs(args)
+    if args.out:
+        checks.output_folder(args.out)
     if args.i3:
+        checks.output_file(args.i3, "--i3")
         code = write_i3(args)
         if code or not args.out:
             return code

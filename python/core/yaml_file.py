@@ -9,8 +9,10 @@ from typing import Any, Union
 
 import yaml
 
+from .errors import InputError
 
-class YamlFileError(ValueError):
+
+class YamlFileError(InputError):
     """A YAML file that cannot be read or parsed; the message names the file."""
 
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ..core.batch import PackedBatch
-from ..model.bundle import ModelBundle
+from ..core.errors import InputError
+from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
 from ..model.flow.summary import prepare_tabulated, push_base_points
 from .coverage import coverage_curve, hdr_rank
@@ -87,7 +88,7 @@ def fit_temperature(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.
     """Fit the base temperature on events ``encoding [B, D]`` with truths ``truth [B, dim]``
     (metres). Returns the :class:`Calibration`; ``flow`` is left unchanged."""
     if encoding.shape[0] < 100:
-        raise ValueError(f"calibration needs at least 100 events, got {encoding.shape[0]}")
+        raise InputError(f"calibration needs at least 100 events, got {encoding.shape[0]}")
     coarse = np.exp(np.linspace(np.log(t_min), np.log(t_max), 13))  # includes T = 1
     ranks = hdr_ranks(flow, encoding, truth, n_samples, coarse, seed)
     i = int(np.argmin([_loss(r, levels) for r in ranks]))
@@ -122,7 +123,7 @@ def collect_encodings(encode: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
             if n >= max_events:
                 break
     if not encs:
-        raise ValueError("calibration: no labeled events")
+        raise InputError("calibration: no labeled events")
     return torch.cat(encs)[:max_events], torch.cat(truths)[:max_events]
 
 
@@ -133,7 +134,7 @@ def calibrate_bundle(bundle: ModelBundle, data: Union[str, os.PathLike, list],
     (or list of files) the model was not trained on; records it in ``bundle.training``."""
 
     if bundle.kind != "flow":
-        raise ValueError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
+        raise BundleError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
     it, _ = batches(bundle, data, batch_size, targets=True)
     enc, truth = collect_encodings(bundle.encode, it, max_events)
     flow = bundle.flow_head

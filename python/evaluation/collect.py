@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..model.bundle import ModelBundle
+from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
 from ..model.flow.summary import tabulated_samples
 from .coverage import hdr_rank
@@ -39,7 +39,8 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
     volumes, log m^6), ``baseline`` point estimates, and ``corner`` samples of the first events.
     """
     if bundle.kind != "flow":
-        raise ValueError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
+        raise BundleError(
+            f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
     flow = bundle.flow_head
     it, total = batches(bundle, data, batch_size, targets=True)
     total = min(total, max_events) if max_events else total

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..core.atomic import atomic_path
 from ..core.batch import PackedBatch
+from ..core.errors import InputError
 from ..data.parquet import LoaderConfig, PackedLoader
 from ..data.parquet.convention import check_model_convention
 from ..model.bundle import ModelBundle
@@ -153,6 +154,6 @@ def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
             if writer is not None:
                 writer.close()
         if writer is None:
-            raise ValueError(f"{data}: no events to predict")
+            raise InputError(f"{data}: no events to predict")
     logger.info("wrote %d events to %s", n, out)
     return n

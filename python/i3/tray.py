@@ -18,13 +18,27 @@ from .module import LLPGapReco
 logger = logging.getLogger(__name__)
 
 
+#: compression suffixes I3Writer recognises (it picks the compression from the file name)
+I3_SUFFIXES = (".i3", ".i3.gz", ".i3.bz2", ".i3.zst")
+
+
+def partial_path(output: Union[str, os.PathLike[str]]) -> pathlib.Path:
+    """Where a tray writes ``output`` before renaming it: ``run.part.i3.zst`` for
+    ``run.i3.zst``, so I3Writer still compresses as the final name says."""
+    out = pathlib.Path(output)
+    for suffix in sorted(I3_SUFFIXES, key=len, reverse=True):
+        if out.name.endswith(suffix):
+            return out.with_name(out.name[: -len(suffix)] + ".part" + suffix)
+    return out.with_name(out.name + ".part.i3")
+
+
 def reconstruct_files(inputs: Sequence[Union[str, os.PathLike[str]]],
                       output: Union[str, os.PathLike[str]], model: Union[str, os.PathLike[str]],
                       **module_params: Any) -> float:
     """Run ``inputs`` (GCD first when given) through :class:`LLPGapReco` into ``output``;
     ``module_params`` go to the module. Returns the tray's wall time [s]."""
     out = pathlib.Path(output)
-    tmp = out.with_name(out.name + ".part")
+    tmp = partial_path(out)
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", FilenameList=[str(f) for f in inputs])
     tray.AddModule(LLPGapReco, "llpreco", ModelPath=str(model), **module_params)

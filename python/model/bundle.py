@@ -31,6 +31,7 @@ import torch
 
 from ..core.atomic import atomic_torch_save
 from ..core.batch import PackedBatch
+from ..core.errors import InputError
 from ..core.version import __version__
 from ..data.features import FeatureExtractor
 from ..data.features.convention import convention_of
@@ -59,7 +60,7 @@ _HEAD_FIELD = {"flow": "flow", "point": "point_head"}
 Head = Union[ConditionalFlow, PointHead]
 
 
-class BundleError(ValueError):
+class BundleError(InputError):
     """A model bundle that cannot be used; the message names the file and the problem."""
 
 

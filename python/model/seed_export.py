@@ -28,6 +28,7 @@ from typing import Any, Union
 import torch
 
 from ..core.atomic import atomic_torch_save, atomic_write_yaml
+from ..core.errors import InputError
 from ..data.features.convention import ORIGINAL, convention_of
 from .bundle import ModelBundle
 
@@ -40,7 +41,7 @@ FILES = ("model_settings.yaml", "model_best.pth", "flow_best.pth", "normalizatio
          "feature_indices.yaml", "feature_config.yaml")
 
 
-class SeedExportError(ValueError):
+class SeedExportError(InputError):
     """The model cannot be expressed in the original code; the message says why."""
 
 

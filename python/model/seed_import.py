@@ -31,6 +31,7 @@ from typing import Any, Optional, Union
 
 import torch
 
+from ..core.errors import InputError
 from ..core.version import __version__
 from ..core.yaml_file import read_yaml
 from ..data.features import FeatureExtractor
@@ -75,10 +76,10 @@ def _state(path: PathLike, what: str) -> dict:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ValueError(f"{path}: cannot read the {what} as a weights-only state dict ({err})"
+        raise InputError(f"{path}: cannot read the {what} as a weights-only state dict ({err})"
                          ) from err
     if not isinstance(sd, dict):
-        raise ValueError(f"{path}: the {what} is not a state dict")
+        raise InputError(f"{path}: the {what} is not a state dict")
     return sd
 
 
@@ -91,10 +92,10 @@ def read_model_yaml(path: PathLike) -> tuple[dict, Optional[str]]:
     """
     cfg = read_yaml(path, "model YAML")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("settings"), dict):
-        raise ValueError(f"{path}: expected a 'settings' section (the encoder settings)")
+        raise InputError(f"{path}: expected a 'settings' section (the encoder settings)")
     unknown = sorted(set(cfg) - set(MODEL_YAML_KEYS))
     if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {unknown} in an original model "
+        raise InputError(f"{path}: unknown top-level key(s) {unknown} in an original model "
                          f"YAML; known: {list(MODEL_YAML_KEYS)}")
     return dict(cfg["settings"]), flow_defs_from(cfg.get("flow"), path)
 
@@ -104,17 +105,17 @@ def flow_defs_from(section: Any, path: PathLike) -> Optional[str]:
     if section is None:
         return None
     if not isinstance(section, dict):
-        raise ValueError(f"{path}: 'flow' must be a mapping like {{flow_str: gggggt}}")
+        raise InputError(f"{path}: 'flow' must be a mapping like {{flow_str: gggggt}}")
     unknown = sorted(set(section) - set(FLOW_SECTION_KEYS))
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown} in the 'flow' section; this package "
+        raise InputError(f"{path}: unknown key(s) {unknown} in the 'flow' section; this package "
                          f"maps {list(FLOW_SECTION_KEYS)} (flow_str: the layer string)")
     if section.get("type", "e6") != "e6":
-        raise ValueError(f"{path}: flow.type={section['type']!r}; only 'e6' (the 6D vertex "
+        raise InputError(f"{path}: flow.type={section['type']!r}; only 'e6' (the 6D vertex "
                          "pair) is supported")
     names = [k for k in ("flow_str", "flow_defs") if k in section]
     if len(names) != 1 or not isinstance(section[names[0]], str) or not section[names[0]]:
-        raise ValueError(f"{path}: the 'flow' section needs the layer string as flow_str, "
+        raise InputError(f"{path}: the 'flow' section needs the layer string as flow_str, "
                          f"got {section!r}")
     return section[names[0]]
 
@@ -126,13 +127,13 @@ def mlp_hidden_dims(state_dict: dict, path: PathLike = "<flow state>") -> list[i
     for key, value in state_dict.items():
         m = _MLP_KEY.match(key)
         if m is None:
-            raise ValueError(f"{path}: unexpected key {key!r} in a flow state dict "
+            raise InputError(f"{path}: unexpected key {key!r} in a flow state dict "
                              "(expected mlp_predictors.0.<i>.weight/bias only)")
         layers.setdefault(int(m.group(1)), {})[m.group(2)] = tuple(value.shape)
     idx = sorted(layers)
     if not idx or idx != list(range(0, 2 * len(idx), 2)) or any(
             set(layers[i]) != {"weight", "bias"} for i in idx):
-        raise ValueError(f"{path}: the flow MLP's layers are not Linear layers at "
+        raise InputError(f"{path}: the flow MLP's layers are not Linear layers at "
                          f"mlp_predictors.0.0, .2, .4, ... (found indices {idx})")
     return [int(layers[i]["weight"][0]) for i in idx[:-1]]
 
@@ -147,10 +148,10 @@ def _feature_extractor(feature_config: Union[None, PathLike, dict], convention: 
     else:
         raw = read_yaml(feature_config, "feature config")
         if not isinstance(raw, dict):
-            raise ValueError(f"feature config {feature_config}: top level must be a mapping")
+            raise InputError(f"feature config {feature_config}: top level must be a mapping")
     named = raw.get("convention")
     if named is not None and named != convention:
-        raise ValueError(f"the feature config names convention {named!r} but the model is "
+        raise InputError(f"the feature config names convention {named!r} but the model is "
                          f"imported in convention {convention!r}; drop one of them")
     raw["convention"] = convention
     return FeatureExtractor(raw)
@@ -182,37 +183,37 @@ def import_seed(settings: PathLike, encoder_state: PathLike, flow_state: Optiona
     try:
         encoder.load_state_dict(_state(encoder_state, "encoder state dict"), strict=True)
     except RuntimeError as err:
-        raise ValueError(f"{encoder_state}: does not match the settings of {settings}: {err}"
+        raise InputError(f"{encoder_state}: does not match the settings of {settings}: {err}"
                          ) from err
 
     fi = load_feature_indices(os.fspath(feature_indices))
     if feature_dim(fi) != encoder.input_dim:
-        raise ValueError(f"{feature_indices} covers {feature_dim(fi)} columns but the encoder "
+        raise InputError(f"{feature_indices} covers {feature_dim(fi)} columns but the encoder "
                          f"takes input_dim={encoder.input_dim}")
     norm = Normalization.from_yaml(normalization)
     norm.check_covers(fi)
     fx = _feature_extractor(feature_config, convention)
     if len(fx.names) != encoder.input_dim:
-        raise ValueError(f"feature config gives {len(fx.names)} columns, the encoder takes "
+        raise InputError(f"feature config gives {len(fx.names)} columns, the encoder takes "
                          f"{encoder.input_dim}; pass the feature config the model was trained on")
     if not same_layout(fx.feature_indices, fi):
-        raise ValueError(f"{feature_indices} lists {fi}, but the feature config in convention "
+        raise InputError(f"{feature_indices} lists {fi}, but the feature config in convention "
                          f"{convention!r} gives {fx.feature_indices}: the model was not trained "
                          "on features of this config (wrong config or convention?)")
     scale = float(norm.groups["position"]["scale"]) if target_scaled else 1.0
     if target_scaled and "position" not in norm.groups:
-        raise ValueError(f"{normalization}: --target-scaled needs a 'position' scale")
+        raise InputError(f"{normalization}: --target-scaled needs a 'position' scale")
 
     head: Head
     if flow_defs is None and flow_state is None:
         if encoder.encoding_dim != 6:
-            raise ValueError(f"{settings}: no 'flow' section and output_dim="
+            raise InputError(f"{settings}: no 'flow' section and output_dim="
                              f"{encoder.encoding_dim}; an encoder-only model must output the "
                              "6 vertex coordinates (output_dim: 6), a flow model needs "
                              "flow: {flow_str: ...} and --flow-state")
         kind, head = "point", _point_head(6, scale)
     elif flow_state is None:
-        raise ValueError(f"{settings} has a 'flow' section ({flow_defs!r}): pass its flow state "
+        raise InputError(f"{settings} has a 'flow' section ({flow_defs!r}): pass its flow state "
                          "dict (flow_best.pth) as --flow-state")
     else:
         if flow_defs is None:
@@ -228,7 +229,7 @@ def import_seed(settings: PathLike, encoder_state: PathLike, flow_state: Optiona
             head = ConditionalFlow.from_original_state_dict(
                 fsd, conditional_input_dim=encoder.encoding_dim, **kwargs)
         except (RuntimeError, KeyError, ValueError) as err:
-            raise ValueError(f"{flow_state}: not a flow state dict for {flow_defs!r} with "
+            raise InputError(f"{flow_state}: not a flow state dict for {flow_defs!r} with "
                              f"conditional_input_dim={encoder.encoding_dim}: {err}") from err
         kind = "flow"
     training = {"imported_from": {"settings": os.fspath(settings),

@@ -14,7 +14,7 @@ from typing import Optional, Union
 
 import torch
 
-from ..data.parquet import LoaderConfig, PackedLoader, compute_normalization, split_files
+from ..data.parquet import LoaderConfig, PackedLoader, compute_normalization, split_train_val
 from ..data.parquet.convention import folder_feature_config
 from ..data.parquet.normalization import Normalization
 from ..data.parquet.reader import ConvertedFolder
@@ -40,7 +40,7 @@ class RunParts:
     setup: RunSetup
     state: RunState
     train_loader: PackedLoader
-    val_loader: PackedLoader
+    val_loader: Optional[PackedLoader]  # None: no validation events (val_fraction 0)
     ddp_model: torch.nn.Module
 
 
@@ -88,7 +88,10 @@ def _build_setup(data: str, out_dir: pathlib.Path, cfg: TrainConfig, ctx: DistCo
         train_files, val_files = ck["train_files"], ck["val_files"]
         normalization = Normalization(ck["normalization"])
     else:
-        train_files, val_files = split_files(data, cfg.val_fraction, cfg.seed)
+        split = split_train_val(data, cfg.val_fraction, cfg.seed, out_dir / "split",
+                                write=ctx.is_main, pieces=ctx.world_size)
+        barrier(ctx)  # rank 0 writes the files of an event split
+        train_files, val_files = split.train_files, split.val_files
         norm = None
         if ctx.is_main:
             norm = compute_normalization(train_files, feature_indices).to_dict()
@@ -120,7 +123,10 @@ def build_run(data: Union[str, pathlib.Path], out_dir: Union[str, pathlib.Path],
     ck = _resume_checkpoint(out_dir, resume)
     setup = _build_setup(str(data), out_dir, cfg, ctx, ck)
     train_loader = make_loader(setup, setup.train_files, "train")
-    val_loader = make_loader(setup, setup.val_files, "val")
+    val_loader = make_loader(setup, setup.val_files, "val") if setup.val_files else None
+    if val_loader is None:
+        logger.warning("no validation events: no early stopping, no LR plateau steps, no width "
+                       "calibration; the bundle holds the last weights")
 
     seed_everything(cfg.seed)  # the same initial weights on every rank
     model = build_model(cfg, setup.data, setup.input_dim, setup.train_files, ck)

@@ -19,6 +19,7 @@ import pathlib
 from typing import Any, Optional
 
 from ..core.yaml_file import read_yaml
+from ..model.encoder.settings import SETTINGS_SPEC
 from ..model.seed_import import flow_defs_from
 
 
@@ -48,7 +49,8 @@ class TrainConfig:
     cosine_final_fraction: float = 0.01
     #: stop after this many epochs without a better validation loss (0: never)
     early_stopping_patience: int = 6
-    #: fraction of the folder's files held out for validation (split by files)
+    #: fraction held out for validation: by files, or by events when the folder has too few
+    #: files (``data.parquet.split``); 0: no validation (no early stopping, no calibration)
     val_fraction: float = 0.15
     #: write ``checkpoints/last.pt`` every this many optimiser steps (and at each epoch end)
     checkpoint_every: int = 200
@@ -88,8 +90,12 @@ class TrainConfig:
             if getattr(self, key) not in allowed:
                 raise ValueError(f"training config: {key}={getattr(self, key)!r}, "
                                  f"expected one of {allowed}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"training config: val_fraction={self.val_fraction} not in (0, 1)")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"training config: val_fraction={self.val_fraction} not in [0, 1)")
+        unknown = sorted(set(self.encoder) - set(SETTINGS_SPEC))
+        if unknown:
+            raise ValueError(f"training config: unknown encoder setting(s) {unknown}; known: "
+                             f"{sorted(SETTINGS_SPEC)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

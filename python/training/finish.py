@@ -87,7 +87,7 @@ def write_bundle(parts: RunParts, stopped: str) -> Optional[pathlib.Path]:
         return None
     model = best_model(parts)
     calibration = None
-    if model.kind == "flow" and setup.config.calibrate:
+    if model.kind == "flow" and setup.config.calibrate and setup.val_files:
         calibration = calibrate(model, parts)
     bundle = ModelBundle(
         encoder=model.encoder, head=model.head, kind=model.kind,

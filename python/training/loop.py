@@ -66,7 +66,10 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
 
 @torch.no_grad()
 def validate(parts: RunParts) -> tuple[float, int]:
-    """Mean per-event validation loss over all ranks [nats], and the number of events."""
+    """Mean per-event validation loss over all ranks [nats], and the number of events
+    (NaN and 0 without validation events)."""
+    if parts.val_loader is None:
+        return math.nan, 0
     model = parts.state.model
     model.eval()
     loss_sum, events = 0.0, 0
@@ -142,7 +145,8 @@ def finish_epoch(parts: RunParts, log: MetricsLog, t_epoch: float) -> None:
     train_sum, train_n, applied = all_reduce_sum(st.epoch_sums, parts.setup.ctx)
     val_loss, val_n = validate(parts)
     lr = st.optimizer.param_groups[0]["lr"]
-    if isinstance(st.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+    if isinstance(st.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and (
+            parts.val_loader is not None):
         st.scheduler.step(val_loss if math.isfinite(val_loss) else math.inf)
     improved = val_loss < st.best_val_loss
     if improved:
@@ -183,7 +187,8 @@ def run_epochs(parts: RunParts, log: MetricsLog) -> str:
         finish_epoch(parts, log, t_epoch)
         if budget_hit or out_of_budget(parts, distributed_ok=True):
             return "budget"
-        if cfg.early_stopping_patience and st.bad_epochs >= cfg.early_stopping_patience:
+        if (cfg.early_stopping_patience and parts.val_loader is not None
+                and st.bad_epochs >= cfg.early_stopping_patience):
             logger.info("early stopping: %d epochs without improvement", st.bad_epochs)
             return "early_stopping"
     return "epochs"

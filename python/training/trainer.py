@@ -107,7 +107,7 @@ class Trainer:
         return self.parts.train_loader
 
     @property
-    def val_loader(self) -> PackedLoader:
+    def val_loader(self) -> Optional[PackedLoader]:
         return self.parts.val_loader
 
     @property

@@ -5,10 +5,10 @@
     python reconstruct_i3.py --geometry-table icecube86.parquet -i IN.i3.zst -o OUT.i3.zst ...
 
 Exit codes: 0 success; 1 processing error (an unexpected error stopped the tray, the output is
-left as OUT.part); 2 bad arguments; 3 the tray finished but more than --max-failed-fraction of
-the reconstructed events have a status other than OK (the output and OUT.summary.json are kept
-for inspection). The output is written under a temporary name and renamed at the end, so a
-rerun after a killed job starts clean.
+left as OUT.part.i3[.zst]); 2 bad arguments; 3 the tray finished but more than
+--max-failed-fraction of the reconstructed events have a status other than OK (the output and
+OUT.summary.json are kept for inspection). The output is written under a temporary name and
+renamed at the end, so a rerun after a killed job starts clean.
 """
 
 from __future__ import annotations
@@ -49,10 +49,12 @@ def main(argv=None) -> int:
 
     try:  # inside an icetray build
         from icecube.llp_gap_reco import LLPGapReco
+        from icecube.llp_gap_reco.i3.tray import partial_path
     except ImportError:  # pip-installed package
         from llp_gap_reco import LLPGapReco
+        from llp_gap_reco.i3.tray import partial_path
 
-    tmp = args.output + ".part"
+    tmp = str(partial_path(args.output))  # run.part.i3.zst: compressed as the final name says
     summary_path = args.output + ".summary.json"
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader",

@@ -29,6 +29,7 @@ import logging
 import os
 from typing import Any, Mapping, Union
 
+from ...core.errors import InputError
 from ...core.yaml_file import read_yaml
 from .convention import DEFAULT_CONVENTION, check_convention, check_features
 from .definitions import FEATURE_CLASSES, Feature
@@ -67,7 +68,7 @@ ConfigLike = Union[None, Mapping[str, Any], str, "os.PathLike[str]"]
 def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool]:
     """Validate a config (``None`` = default, a dict, or a YAML path).
 
-    Returns ``(normalised plain dict, feature instances, modifier on?)``; raises ``ValueError``
+    Returns ``(normalised plain dict, feature instances, modifier on?)``; raises ``InputError``
     naming the source and the offending entry.
     """
     if config is None:
@@ -78,11 +79,11 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         source = os.fspath(config)
         raw = read_yaml(source, "feature config")
         if not isinstance(raw, dict):
-            raise ValueError(f"feature config {source!r}: top level must be a mapping")
+            raise InputError(f"feature config {source!r}: top level must be a mapping")
     unknown = set(raw) - {"pulse_key", "convention", "dom_exclusions", "pulse_modifier",
                           "feature_config"}
     if unknown:
-        raise ValueError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
+        raise InputError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
 
     pulse_key = raw.get("pulse_key", DEFAULT_PULSE_KEY)
     if pulse_key == PULSE_KEY_PLACEHOLDER:
@@ -91,7 +92,7 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
                        DEFAULT_PULSE_KEY)
         pulse_key = DEFAULT_PULSE_KEY
     if not isinstance(pulse_key, str) or not pulse_key:
-        raise ValueError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
+        raise InputError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
 
     convention = check_convention(raw.get("convention"), source)
 
@@ -99,7 +100,7 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
     if modifier is not None:
         cls = modifier.get("class") if isinstance(modifier, dict) else None
         if cls != CHARGE_WEIGHTED_MEAN_TIME_MODIFIER or (modifier.get("kwargs") or {}):
-            raise ValueError(
+            raise InputError(
                 f"{source}: pulse_modifier must be null or "
                 f"{{class: {CHARGE_WEIGHTED_MEAN_TIME_MODIFIER}, kwargs: {{}}}}, got {modifier!r}"
             )
@@ -108,14 +109,14 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
     fc = raw.get("feature_config")
     entries = fc.get("features") if isinstance(fc, dict) else None
     if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{source}: feature_config.features must be a non-empty list")
+        raise InputError(f"{source}: feature_config.features must be a non-empty list")
     features: list[Feature] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "class" not in entry:
-            raise ValueError(f"{source}: feature_config.features[{i}] needs a 'class': {entry!r}")
+            raise InputError(f"{source}: feature_config.features[{i}] needs a 'class': {entry!r}")
         name = entry["class"]
         if name not in FEATURE_CLASSES:
-            raise ValueError(
+            raise InputError(
                 f"{source}: feature_config.features[{i}]: unknown class {name!r}; "
                 f"known: {sorted(FEATURE_CLASSES)}"
             )
@@ -123,9 +124,9 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         try:
             features.append(FEATURE_CLASSES[name](**kwargs))
         except TypeError as e:
-            raise ValueError(f"{source}: feature_config.features[{i}] ({name}): {e}") from None
+            raise InputError(f"{source}: feature_config.features[{i}] ({name}): {e}") from None
         except ValueError as e:
-            raise ValueError(f"{source}: feature_config.features[{i}]: {e}") from None
+            raise InputError(f"{source}: feature_config.features[{i}]: {e}") from None
 
     check_features(features, convention, source)
     normalised: dict[str, Any] = {

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ...core.errors import InputError
 from .definitions import GROUPS, Feature
 
 PACKAGE = "package"
@@ -27,11 +28,12 @@ DEFAULT_CONVENTION = PACKAGE
 
 
 def check_convention(value: Any, source: str) -> str:
-    """The convention name, or ``ValueError`` naming ``source`` and the allowed names."""
+    """The convention name, or ``InputError`` (a ``ValueError``) naming ``source`` and the
+    allowed names."""
     if value is None:
         return DEFAULT_CONVENTION
     if value not in CONVENTIONS:
-        raise ValueError(f"{source}: convention must be one of {list(CONVENTIONS)}, got {value!r}")
+        raise InputError(f"{source}: convention must be one of {list(CONVENTIONS)}, got {value!r}")
     return str(value)
 
 
@@ -49,7 +51,7 @@ def check_features(features: Sequence[Feature], convention: str, source: str) ->
         return
     n = sum(type(f).__name__ == "TotalCharge" for f in features)
     if n != 1:
-        raise ValueError(
+        raise InputError(
             f"{source}: convention 'original' needs exactly one TotalCharge feature (the "
             f"original converter normalises its column under 'log_total_charge'), found {n}"
         )

@@ -13,6 +13,7 @@ import logging
 import os
 from typing import Mapping, Sequence, Union
 
+from ...core.errors import InputError
 from ..features.config import DEFAULT_CONFIG
 from ..features.convention import ORIGINAL, convention_of, layout_convention
 from .format import DatasetFormatError
@@ -21,7 +22,7 @@ from .reader import ConvertedFolder, resolve_files
 logger = logging.getLogger(__name__)
 
 
-class ConventionMismatch(ValueError):
+class ConventionMismatch(InputError):
     """A model applied to features written in another input convention."""
 
 

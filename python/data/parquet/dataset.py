@@ -113,7 +113,7 @@ class LLPDataset(Dataset):
     @property
     def total_index_info(self) -> pd.DataFrame:
         """The index as a pandas DataFrame (current order), for code that used the attribute."""
-        # optional: only the seed-compatible total_index_info returns a DataFrame
+        # pandas (a dependency) is slow to import and only this attribute needs it
         import pandas as pd
 
         return pd.DataFrame(self._index)

@@ -21,6 +21,8 @@ from typing import Mapping
 import numpy as np
 import pyarrow as pa
 
+from ...core.errors import InputError
+
 #: version of the layout this package writes (stored in ``manifest.json``)
 SCHEMA_VERSION = 1
 
@@ -80,7 +82,7 @@ DEFAULT_ROW_GROUP_SIZE = 100
 _DATA_FILE_RE = re.compile(r"^(?P<prefix>.+)\.(?P<number>\d{6})\.pq$")
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(InputError):
     """A converted folder or data file does not follow the format; the message names it."""
 
 

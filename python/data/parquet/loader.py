@@ -44,36 +44,12 @@ def _identity(x: _T) -> _T:
     return x
 
 
-def split_files(
-    folder_or_files: Union[str, Sequence[str]], val_fraction: float = 0.1, seed: int = 0
-) -> tuple[list[str], list[str]]:
-    """Deterministic ``(train, validation)`` split of data files (both sorted).
-
-    ``round(val_fraction * n_files)`` files, at least one when ``val_fraction > 0`` and there
-    are two or more files, go to validation; the choice depends only on the file names and
-    ``seed``.
-    """
-    files = resolve_files(folder_or_files)[0]
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    files = sorted(files, key=os.path.basename)
-    n_val = int(round(val_fraction * len(files)))
-    if val_fraction > 0 and len(files) > 1:
-        n_val = min(max(n_val, 1), len(files) - 1)
-    perm = np.random.default_rng(seed).permutation(len(files))
-    val = set(perm[:n_val].tolist())
-    return (
-        [f for i, f in enumerate(files) if i not in val],
-        [f for i, f in enumerate(files) if i in val],
-    )
-
-
 class PackedLoader(IterableDataset):
     """Iterable of :class:`~llp_gap_reco.batch.PackedBatch` over a converted folder.
 
     Args:
         folder_or_files: a converted folder, or a list of its data files (e.g. from
-            :func:`split_files`).
+            :func:`~.split.split_files`).
         config: batching, shuffling, sharding and output settings (:class:`LoaderConfig`;
             None: its defaults).
         normalization: :class:`Normalization`, a ``{group: {offset, scale}}`` dict, a YAML path,

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Renders the README's physics numbers from the committed evaluation reports.
+
+    python resources/reports/render_readme.py            # print the markdown
+    python resources/reports/render_readme.py --write    # replace the README sections
+
+Reports (``report.json`` as ``llp-gap-reco evaluate`` / ``quickstart`` write it; small):
+
+- ``resources/reports/quickstart/report.json``: ``make quickstart``'s
+  ``quickstart_output/report/report.json``;
+- ``resources/reports/physics/report.json``: the README's physics-bar run
+  (``reports/flow/report.json`` of its commands).
+
+Copy a run's file there and rerun with ``--write``. A section whose report is missing is left
+as it is in the README, and the script says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+README = HERE.parents[1] / "README.md"
+SECTIONS = {
+    "quickstart": (HERE / "quickstart" / "report.json", "make quickstart"),
+    "physics": (HERE / "physics" / "report.json", "the physics-bar commands above"),
+}
+
+
+def _median_3d(report: dict, model: str) -> str:
+    rows = {r["quantity"]: r for r in report["resolution"].get(model, [])}
+    if "prod_3d" not in rows:
+        return "-"
+    return f"{rows['prod_3d']['median']:.0f} / {rows['decay_3d']['median']:.0f} m"
+
+
+def _budget(report: dict, name: str) -> str:
+    b = (report.get("training_budget") or {}).get(name)
+    if b:
+        stop = " (safety stop)" if b.get("safety_stop_triggered") else ""
+        minutes = b["seconds"] / 60
+        return f"{b['steps_done']:,} of {b['steps_requested']:,} steps, {minutes:.1f} min{stop}"
+    t = report.get("training") if name == "flow" else None
+    if t:
+        return f"{t.get('global_step', '?'):,} steps, {t.get('elapsed_s', 0) / 60:.1f} min"
+    return "not recorded"
+
+
+def render(report: dict, source: str, command: str) -> str:
+    cov = report["coverage"]
+    temp = cov.get("base_temperature")
+    lines = [
+        f"From `{source}` ({report.get('n_ok', report.get('n_events'))} held-out events of "
+        f"`{report.get('data')}`; made by {command}):",
+        "",
+        "| | value |",
+        "|---|---|",
+        f"| median 3D error, production / decay vertex (flow posterior mean) | "
+        f"{_median_3d(report, 'flow')} |",
+        f"| same, MSE baseline with the same encoder | {_median_3d(report, 'mse_baseline')} |",
+        f"| same, prior (constant guess) | {_median_3d(report, 'prior')} |",
+        f"| truth inside the 68% / 90% highest-density region | {100 * cov['summary_68']:.1f}% / "
+        f"{100 * cov['summary_90']:.1f}% |",
+        f"| fitted base temperature (posterior width) | "
+        f"{'-' if temp is None else f'{temp:.3f}'} |",
+        f"| training of the flow | {_budget(report, 'flow')} |",
+        f"| training of the MSE baseline | {_budget(report, 'mse_baseline')} |",
+    ]
+    return "\n".join(lines)
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}-report:start -->", f"<!-- {name}-report:end -->"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update README.md in place")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    missing = []
+    for name, (path, command) in SECTIONS.items():
+        if not path.exists():
+            missing.append(name)
+            print(f"{path.relative_to(HERE.parents[1])}: missing, README section '{name}' left "
+                  "as it is", file=sys.stderr)
+            continue
+        block = render(json.loads(path.read_text()), str(path.relative_to(HERE.parents[1])),
+                       command)
+        if not args.write:
+            print(f"{name}:\n{block}\n")
+            continue
+        start, end = _markers(name)
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md has no {start} ... {end} markers")
+        head, rest = text.split(start, 1)
+        text = f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
+    if args.write:
+        README.write_text(text)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
