@@ -6,12 +6,14 @@ Standalone the package imports as ``llp_gap_reco``; inside an icetray build as
 
 from __future__ import annotations
 
+from typing import Any
+
 from .core.version import __version__
 
 __all__ = ["__version__", "LLPGapReco"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The I3Module needs icecube; import it only when asked for, so the rest of the package
     # works without IceTray.
     if name == "LLPGapReco":

@@ -78,6 +78,12 @@ class PackedBatch:
     def batch_size(self) -> int:
         return int(self.seqlens.shape[0])
 
+    def ids(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(run_id, event_id)``, each ``[B]`` int64; ``ValueError`` for a batch without ids."""
+        if self.run_id is None or self.event_id is None:
+            raise ValueError("this packed batch carries no run/event ids")
+        return self.run_id, self.event_id
+
     def to(self, device: Union[str, torch.device], dtype: Optional[torch.dtype] = None
            ) -> PackedBatch:
         def mv(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

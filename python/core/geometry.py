@@ -330,7 +330,9 @@ def _type_names(values: Any) -> np.ndarray:
     return pa.array(arr).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
 
 
-def _one_row_per_module(string, om, pos, dom_type):
+def _one_row_per_module(string: np.ndarray, om: np.ndarray, pos: np.ndarray,
+                        dom_type: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of several PMTs of one ``(string, om)`` -> one row at their mean position."""
     keys = np.stack([np.asarray(string, np.int64), np.asarray(om, np.int64)], 1)
     uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)

@@ -14,14 +14,17 @@ the test set used to judge the model must stay apart.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 import torch
 
+from ..core.batch import PackedBatch
 from ..core.errors import InputError
-from ..model.bundle import BundleError
+from ..model.bundle import BundleError, ModelBundle
+from ..model.flow import ConditionalFlow
 from ..model.flow.summary import prepare_tabulated, push_base_points
 from .coverage import coverage_curve, hdr_rank
 from .predictions import batches
@@ -47,8 +50,8 @@ class Calibration:
         return asdict(self)
 
 
-def hdr_ranks(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples: int = 256,
-              temperatures: Optional[Sequence[float]] = None, seed: int = 0,
+def hdr_ranks(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.Tensor,
+              n_samples: int = 256, temperatures: Optional[Iterable[float]] = None, seed: int = 0,
               dtype: torch.dtype = torch.float32, chunk_size: int = 500) -> np.ndarray:
     """HDR ranks of the truths ``[len(temperatures), B]`` under ``flow`` at each base
     temperature (default: the flow's own), each event from its own ``n_samples`` standard-normal
@@ -79,8 +82,8 @@ def _loss(rank: np.ndarray, levels: np.ndarray) -> float:
     return float(np.mean((observed - levels) ** 2))
 
 
-def fit_temperature(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples: int = 256,
-                    seed: int = 0, t_min: float = 0.5, t_max: float = 2.0,
+def fit_temperature(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.Tensor,
+                    n_samples: int = 256, seed: int = 0, t_min: float = 0.5, t_max: float = 2.0,
                     levels: np.ndarray = FIT_LEVELS) -> Calibration:
     """Fit the base temperature on events ``encoding [B, D]`` with truths ``truth [B, dim]``
     (metres). Returns the :class:`Calibration`; ``flow`` is left unchanged."""
@@ -104,13 +107,16 @@ def fit_temperature(flow, encoding: torch.Tensor, truth: torch.Tensor, n_samples
                        coverage_after=[float(v) for v in after], samples_per_event=n_samples)
 
 
-def collect_encodings(encode, batches: Iterable, max_events: int
+def collect_encodings(encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      batches: Iterable[PackedBatch], max_events: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Encodings ``[N, D]`` and truths ``[N, dim]`` of up to ``max_events`` labeled events;
     ``encode(x, seqlens)`` maps a packed batch to encodings."""
     encs, truths, n = [], [], 0
     with torch.inference_mode():
         for batch in batches:
+            if batch.targets is None:
+                raise ValueError("calibration needs labeled events; a batch has no targets")
             encs.append(encode(batch.x, batch.seqlens).double())
             truths.append(batch.targets.double())
             n += batch.batch_size
@@ -121,7 +127,8 @@ def collect_encodings(encode, batches: Iterable, max_events: int
     return torch.cat(encs)[:max_events], torch.cat(truths)[:max_events]
 
 
-def calibrate_bundle(bundle, data, max_events: int = 4000, n_samples: int = 256, seed: int = 0,
+def calibrate_bundle(bundle: ModelBundle, data: Union[str, os.PathLike, list],
+                     max_events: int = 4000, n_samples: int = 256, seed: int = 0,
                      batch_size: int = 256) -> Calibration:
     """Fit and set the base temperature of a flow ``bundle`` on a labeled converted folder
     (or list of files) the model was not trained on; records it in ``bundle.training``."""
@@ -130,7 +137,8 @@ def calibrate_bundle(bundle, data, max_events: int = 4000, n_samples: int = 256,
         raise BundleError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
     it, _ = batches(bundle, data, batch_size, targets=True)
     enc, truth = collect_encodings(bundle.encode, it, max_events)
-    cal = fit_temperature(bundle.flow, enc, truth, n_samples=n_samples, seed=seed)
-    bundle.flow.base_temperature = cal.temperature
+    flow = bundle.flow_head
+    cal = fit_temperature(flow, enc, truth, n_samples=n_samples, seed=seed)
+    flow.base_temperature = cal.temperature
     bundle.training = dict(bundle.training or {}, calibration=dict(cal.to_dict(), data=str(data)))
     return cal

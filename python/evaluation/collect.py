@@ -4,13 +4,14 @@ HDR volumes, from ``coverage_samples`` posterior samples per event (see :mod:`.e
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..model.bundle import BundleError, ModelBundle
+from ..model.flow import ConditionalFlow
 from ..model.flow.summary import tabulated_samples
 from .coverage import hdr_rank
 from .predictions import _np, batches, posterior
@@ -18,7 +19,7 @@ from .sbc import coordinate_ranks
 from .volume import log_hdr_volume
 
 
-def posterior_samples(flow, enc: torch.Tensor, z: torch.Tensor
+def posterior_samples(flow: ConditionalFlow, enc: torch.Tensor, z: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from standard-normal base points
     ``z``, one set per event ``[B, n, 6]`` (or shared ``[n, 6]``): the flow's tabulated inversion
@@ -40,6 +41,7 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
     if bundle.kind != "flow":
         raise BundleError(
             f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
+    flow = bundle.flow_head
     it, total = batches(bundle, data, batch_size, targets=True)
     total = min(total, max_events) if max_events else total
     out: dict[str, list] = {k: [] for k in ("truth", "mean", "sigma", "status", "t68", "t90",
@@ -54,34 +56,38 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
             if max_events and n >= max_events:
                 break
             summary, lt = posterior(bundle, batch, n_samples, seed)
-            enc = bundle.encode(batch.x, batch.seqlens).to(bundle.flow.dtype)
+            targets = batch.targets
+            if targets is None or lt is None:
+                raise ValueError(f"{data}: evaluate needs the truth of every event")
+            enc = bundle.encode(batch.x, batch.seqlens).to(flow.dtype)
             # independent points per event: shared ones would move every event's rank together
             z = torch.randn(batch.batch_size, coverage_samples, 6, generator=gen,
                             dtype=torch.float64)
-            samples, logp_s = posterior_samples(bundle.flow, enc, z.to(bundle.device))
+            samples, logp_s = posterior_samples(flow, enc, z.to(bundle.device))
             out["rank"].append(hdr_rank(logp_s.cpu(), lt.cpu()))
-            out["coord_rank"].append(coordinate_ranks(samples, batch.targets))
+            out["coord_rank"].append(coordinate_ranks(samples, targets))
             out["log_volume_68"].append(log_hdr_volume(logp_s, 0.68))
             out["log_volume_90"].append(log_hdr_volume(logp_s, 0.90))
             out["n_doms"].append(_np(batch.seqlens).astype(np.int64))
-            out["truth"].append(_np(batch.targets))
+            out["truth"].append(_np(targets))
             out["mean"].append(_np(summary.mean))
             out["sigma"].append(_np(summary.sigma))
             out["status"].append(_np(summary.status).astype(np.int64))
             out["t68"].append(_np(summary.logp_threshold_68))
             out["t90"].append(_np(summary.logp_threshold_90))
             out["logp_truth"].append(_np(lt))
-            out["run_id"].append(_np(batch.run_id).astype(np.int64))
-            out["event_id"].append(_np(batch.event_id).astype(np.int64))
+            run_id, event_id = batch.ids()
+            out["run_id"].append(_np(run_id).astype(np.int64))
+            out["event_id"].append(_np(event_id).astype(np.int64))
             if baseline is not None:
                 out["baseline"].append(baseline.predict_point(batch).numpy())
             for i in range(min(batch.batch_size, n_corner - len(corner))):
-                corner.append({"samples": _np(samples[i]), "truth": _np(batch.targets[i]),
+                corner.append({"samples": _np(samples[i]), "truth": _np(targets[i]),
                                "mean": _np(summary.mean[i]),
-                               "id": (int(batch.run_id[i]), int(batch.event_id[i]))})
+                               "id": (int(run_id[i]), int(event_id[i]))})
             n += batch.batch_size
             bar.update(batch.batch_size)
-    arrays = {k: np.concatenate(v) for k, v in out.items() if v}
+    arrays: dict[str, Any] = {k: np.concatenate(v) for k, v in out.items() if v}
     if max_events:
         arrays = {k: v[:max_events] for k, v in arrays.items()}
     arrays["corner"] = corner

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -25,7 +25,7 @@ def conditional_sections(a: dict, ok: np.ndarray, data: Union[str, os.PathLike, 
     variables = event_variables(data, a["run_id"], a["event_id"], a["n_doms"], a["truth"])
     var_ok = {k: v[ok] for k, v in variables.items()}
     ranks = a["coord_rank"][ok]
-    coverage = {
+    coverage: dict[str, Any] = {
         "conditional": conditional_coverage(var_ok, hdr_inside(a["rank"][ok])),
         "coordinates": coordinate_coverage(ranks / coverage_samples, var_ok),
         "sbc": sbc_summary(ranks, coverage_samples),

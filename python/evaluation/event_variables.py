@@ -30,14 +30,14 @@ VARIABLES = ("n_doms", "gap_length", "cos_zenith", "total_charge")
 def _data_files(data: Union[str, os.PathLike, Sequence]
                 ) -> tuple[list[str], Optional[ConvertedFolder]]:
     """Data files in reading order and their converted folder (None when unknown)."""
-    if isinstance(data, (list, tuple)):
-        files = [os.fspath(f) for f in data]
-        try:
-            return files, ConvertedFolder(os.path.dirname(os.path.abspath(files[0])))
-        except (FileNotFoundError, OSError, ValueError):
-            return files, None
-    folder = ConvertedFolder(os.fspath(data))
-    return list(folder.files), folder
+    if isinstance(data, (str, os.PathLike)):
+        folder = ConvertedFolder(os.fspath(data))
+        return list(folder.files), folder
+    files = [os.fspath(f) for f in data]
+    try:
+        return files, ConvertedFolder(os.path.dirname(os.path.abspath(files[0])))
+    except (FileNotFoundError, OSError, ValueError):
+        return files, None
 
 
 def _zenith_from_index(folder: Optional[ConvertedFolder], cols: dict) -> None:

@@ -9,12 +9,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from ..core.atomic import atomic_write  # noqa: E402
 from .resolution import TARGET_NAMES  # noqa: E402
 
 
-def _save(fig, path: pathlib.Path) -> pathlib.Path:
+def _save(fig: Figure, path: pathlib.Path) -> pathlib.Path:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".")))
     plt.close(fig)
@@ -67,7 +68,7 @@ def plot_corner(samples: np.ndarray, truth: np.ndarray | None, mean: np.ndarray,
                 path: pathlib.Path, title: str = "") -> pathlib.Path:
     """Corner plot of one event's posterior samples ``[S, 6]`` [m], truth and mean marked."""
     d = samples.shape[1]
-    fig, axes = plt.subplots(d, d, figsize=(11, 11))
+    fig, axes = plt.subplots(d, d, figsize=(11, 11), squeeze=False)
     for i in range(d):
         for j in range(d):
             ax = axes[i, j]

@@ -26,6 +26,7 @@ from ..core.errors import InputError
 from ..data.parquet import LoaderConfig, PackedLoader
 from ..data.parquet.convention import check_model_convention
 from ..model.bundle import ModelBundle
+from ..model.flow import PosteriorSummary
 from .resolution import TARGET_NAMES, gap_length
 
 logger = logging.getLogger(__name__)
@@ -45,16 +46,18 @@ def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size
     return iter(loader), loader.n_events
 
 
-def _np(t) -> np.ndarray:
+def _np(t: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
     return t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-def summary_columns(summary, batch: PackedBatch, logp_truth: Optional[torch.Tensor]) -> dict:
+def summary_columns(summary: PosteriorSummary, batch: PackedBatch,
+                    logp_truth: Optional[torch.Tensor]) -> dict:
     """One batch's output columns as numpy arrays (see module docstring)."""
     mean, sigma, cov = _np(summary.mean), _np(summary.sigma), _np(summary.cov)
+    run_id, event_id = batch.ids()
     cols: dict[str, np.ndarray] = {
-        "run_id": _np(batch.run_id).astype(np.int64),
-        "event_id": _np(batch.event_id).astype(np.int64),
+        "run_id": _np(run_id).astype(np.int64),
+        "event_id": _np(event_id).astype(np.int64),
         "status": _np(summary.status).astype(np.int16),
         "n_doms": _np(batch.seqlens).astype(np.int32),
     }
@@ -66,6 +69,8 @@ def summary_columns(summary, batch: PackedBatch, logp_truth: Optional[torch.Tens
     cols["logp_threshold_68"] = _np(summary.logp_threshold_68)
     cols["logp_threshold_90"] = _np(summary.logp_threshold_90)
     if batch.targets is not None:
+        if logp_truth is None:
+            raise ValueError("a batch with targets needs logp_truth")
         truth = _np(batch.targets)
         for i, c in enumerate(TARGET_NAMES):
             cols[f"true_{c}"] = truth[:, i]
@@ -74,14 +79,16 @@ def summary_columns(summary, batch: PackedBatch, logp_truth: Optional[torch.Tens
     return cols
 
 
-def posterior(bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, seed: int = 0):
+def posterior(bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, seed: int = 0
+              ) -> tuple[PosteriorSummary, Optional[torch.Tensor]]:
     """``(summary, log p(truth) [B] or None)`` of one batch (encoded once)."""
-    enc = bundle.encode(batch.x, batch.seqlens).to(bundle.flow.dtype)
+    flow = bundle.flow_head
+    enc = bundle.encode(batch.x, batch.seqlens).to(flow.dtype)
     with torch.inference_mode():
-        summary = bundle.flow.summarize(enc, n_samples=n_samples, seed=seed)
+        summary = flow.summarize(enc, n_samples=n_samples, seed=seed)
         lt = None
         if batch.targets is not None:
-            lt = bundle.flow.log_prob(batch.targets.to(bundle.device, bundle.flow.dtype), enc)
+            lt = flow.log_prob(batch.targets.to(bundle.device, flow.dtype), enc)
     return summary, lt
 
 
@@ -89,11 +96,12 @@ def point_columns(bundle: ModelBundle, batch: PackedBatch) -> dict:
     """The columns of a point model (no posterior): its estimate as the means, the gap length
     between them; sigmas, covariance, thresholds and ``logp_truth`` are NaN."""
     est = _np(bundle.predict_point(batch))
+    run_id, event_id = batch.ids()
     b = est.shape[0]
     nan = np.full(b, np.nan)
     cols: dict[str, np.ndarray] = {
-        "run_id": _np(batch.run_id).astype(np.int64),
-        "event_id": _np(batch.event_id).astype(np.int64),
+        "run_id": _np(run_id).astype(np.int64),
+        "event_id": _np(event_id).astype(np.int64),
         "status": np.zeros(b, np.int16), "n_doms": _np(batch.seqlens).astype(np.int32)}
     for i, c in enumerate(TARGET_NAMES):
         cols[c], cols[f"{c}_sigma"] = est[:, i], nan
@@ -108,7 +116,7 @@ def point_columns(bundle: ModelBundle, batch: PackedBatch) -> dict:
     return cols
 
 
-def _table(cols: dict) -> pa.Table:
+def _table(cols: dict[str, np.ndarray]) -> pa.Table:
     arrays = {}
     for k, v in cols.items():
         if k == "cov":

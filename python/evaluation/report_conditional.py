@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 
-def _f(v, digits: int = 3) -> str:
+def _f(v: object, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 

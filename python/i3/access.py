@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-from icecube import dataclasses
+from icecube import dataclasses, icetray
 
 from ..core.geometry import Geometry
 from ..data.features.exclusions import Exclusions
@@ -15,7 +15,7 @@ from .outputs import write_result
 from .results import EventResult
 
 
-def pulses_array(frame, key: str) -> Optional[np.ndarray]:
+def pulses_array(frame: icetray.I3Frame, key: str) -> Optional[np.ndarray]:
     """``float64 [N, 6]`` (string, om, pmt, time, charge, width) of a pulse map, mask or union;
     None when ``key`` is not in the frame; ``[0, 6]`` for an empty map."""
     if key not in frame:
@@ -39,32 +39,32 @@ class I3FrameAccess:
         self.geometry_key = geometry_key
         self._readers: dict[tuple[str, ...], ExclusionReader] = {}
 
-    def stop(self, frame) -> str:
+    def stop(self, frame: icetray.I3Frame) -> str:
         return frame.Stop.id  # one letter: G, C, D, Q, P, I, ...
 
-    def geometry(self, frame) -> Geometry:
+    def geometry(self, frame: icetray.I3Frame) -> Geometry:
         return Geometry.from_i3geometry(frame[self.geometry_key])
 
-    def pulses(self, frame, key: str) -> Optional[np.ndarray]:
+    def pulses(self, frame: icetray.I3Frame, key: str) -> Optional[np.ndarray]:
         return pulses_array(frame, key)
 
-    def exclusions(self, frame, keys: Sequence[str]) -> Exclusions:
+    def exclusions(self, frame: icetray.I3Frame, keys: Sequence[str]) -> Exclusions:
         reader = self._readers.get(tuple(keys))
         if reader is None:
             reader = self._readers[tuple(keys)] = ExclusionReader(keys)
         return reader.read(frame)
 
-    def new_frame(self, frame) -> None:
+    def new_frame(self, frame: icetray.I3Frame) -> None:
         for reader in self._readers.values():
             reader.new_frame(frame)
 
-    def sub_event_stream(self, frame) -> Optional[str]:
+    def sub_event_stream(self, frame: icetray.I3Frame) -> Optional[str]:
         if "I3EventHeader" not in frame:
             return None
         return frame["I3EventHeader"].sub_event_stream
 
-    def has_key(self, frame, key: str) -> bool:
+    def has_key(self, frame: icetray.I3Frame, key: str) -> bool:
         return key in frame
 
-    def write(self, frame, output_name: str, result: EventResult) -> None:
+    def write(self, frame: icetray.I3Frame, output_name: str, result: EventResult) -> None:
         write_result(frame, output_name, result)

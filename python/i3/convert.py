@@ -20,12 +20,13 @@ from icecube import dataclasses, icetray
 from tqdm import tqdm
 
 try:  # MMCTrackList needs simclasses, which not every IceTray build has
-    from icecube import simclasses  # noqa: F401
+    import icecube.simclasses  # noqa: F401
 except ImportError:
     pass
 
 from ..core.geometry import Geometry
 from ..data.features import FeatureExtractor
+from ..data.features.config import ConfigLike
 from ..data.parquet.writer import ConvertedFolderWriter
 from . import logging_bridge
 from .access import I3FrameAccess
@@ -34,7 +35,7 @@ from .frame_features import ExclusionSettings, frame_features
 logger = logging.getLogger(__name__)
 
 
-def llp_truth(info) -> dict:
+def llp_truth(info: dataclasses.I3MapStringDouble) -> dict:
     """Truth dict (writer keys) from an ``LLPInfo`` map."""
     d = dataclasses.I3Direction(float(info["zenith"]), float(info["azimuth"]))
     u = (math.sin(d.theta) * math.cos(d.phi), math.sin(d.theta) * math.sin(d.phi),
@@ -49,10 +50,10 @@ def llp_truth(info) -> dict:
     return truth
 
 
-_UNREADABLE: set = set()
+_UNREADABLE: set[str] = set()
 
 
-def muon_info(frame, key: str = "MMCTrackList") -> dict:
+def muon_info(frame: icetray.I3Frame, key: str = "MMCTrackList") -> dict:
     """``muon_energy`` [GeV], ``zenith`` [rad], ``muon_length`` [m] of the most energetic muon
     entering the detector, from ``MMCTrackList``; empty when absent or when this IceTray build
     cannot read it (no simclasses: warned once)."""
@@ -74,7 +75,7 @@ def muon_info(frame, key: str = "MMCTrackList") -> dict:
 class I3ToParquet(icetray.I3Module):
     """Writes the P frames of one sub-event stream to a converted parquet folder."""
 
-    def __init__(self, context):
+    def __init__(self, context: icetray.I3Context) -> None:
         super().__init__(context)
         self.AddParameter("OutputDir", "Converted folder to write (resumed when it exists).", None)
         self.AddParameter("Pulses", "Pulse map/mask key (default: the feature config's).", None)
@@ -91,7 +92,7 @@ class I3ToParquet(icetray.I3Module):
                           "without GCD).", None)
         self.AddOutBox("OutBox")
 
-    def Configure(self):
+    def Configure(self) -> None:
         logging_bridge.install()
         self.extractor = FeatureExtractor(self.GetParameter("FeatureConfig"))
         self.exclusions = ExclusionSettings.from_config(self.extractor.config)
@@ -110,7 +111,7 @@ class I3ToParquet(icetray.I3Module):
         self._seen = 0
         self.bar = tqdm(unit="ev", desc="convert", disable=not self.GetParameter("Progress"))
 
-    def Process(self):
+    def Process(self) -> None:
         frame = self.PopFrame()
         if frame.Stop == icetray.I3Frame.Physics:
             self.Physics(frame)
@@ -120,7 +121,7 @@ class I3ToParquet(icetray.I3Module):
             self.geometry = self.access.geometry(frame)
         self.PushFrame(frame)
 
-    def Physics(self, frame):
+    def Physics(self, frame: icetray.I3Frame) -> None:
         if self.stream is not None and self.access.sub_event_stream(frame) != self.stream:
             self.PushFrame(frame)
             return
@@ -142,7 +143,7 @@ class I3ToParquet(icetray.I3Module):
         self.bar.update(1)
         self.PushFrame(frame)
 
-    def Finish(self):
+    def Finish(self) -> None:
         self.bar.close()
         if self._seen < self._skip:
             logger.warning("%s: the input holds %d events, fewer than the %d already converted: "
@@ -152,12 +153,13 @@ class I3ToParquet(icetray.I3Module):
                     sum(f["n_events"] for f in self.writer.files), dict(self.writer.skipped))
 
 
-def _empty(dim: int):
+def _empty(dim: int) -> np.ndarray:
     return np.zeros((0, dim), np.float32)
 
 
 def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
-                  pulses: Optional[str] = None, feature_config=None, events_per_file: int = 1000,
+                  pulses: Optional[str] = None, feature_config: ConfigLike = None,
+                  events_per_file: int = 1000,
                   sub_event_stream: Optional[str] = "InIceSplit", progress: bool = True,
                   geometry_table: Optional[str] = None) -> str:
     """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, DefaultDict, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -68,6 +68,13 @@ class _Pending:
     n_doms_excluded: int = 0
 
 
+def _features_of(p: _Pending) -> np.ndarray:
+    """The features of an event whose extraction succeeded."""
+    if p.features is None:
+        raise RuntimeError(f"an event with status {p.status.name} has no features")
+    return p.features
+
+
 @dataclass
 class EngineStats:
     """Counters and stage timings for the summary line at Finish."""
@@ -77,7 +84,8 @@ class EngineStats:
     batches: int = 0
     by_status: Counter = field(default_factory=Counter)
     by_stop: Counter = field(default_factory=Counter)  # frame stream id -> frames
-    seconds: Counter = field(default_factory=Counter)  # stage -> wall seconds
+    seconds: DefaultDict[str, float] = field(  # stage -> wall seconds
+        default_factory=lambda: defaultdict(float))
     doms_excluded: int = 0
 
     @property
@@ -234,7 +242,7 @@ class BatchingEngine:
         if ok:
             t0 = time.perf_counter()
             try:
-                rec = self.reconstruct([pending[i][1].features for i in ok])
+                rec = self.reconstruct([_features_of(pending[i][1]) for i in ok])
                 if len(rec) != len(ok):
                     raise RuntimeError(f"{len(rec)} results for {len(ok)} events")
                 for i, r in zip(ok, rec):

@@ -10,7 +10,8 @@ key at info level); a key of another type stops the run with a clear error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from icecube import dataclasses, icetray
@@ -23,20 +24,20 @@ logger = logging.getLogger(__name__)
 _EVENT_STOPS = (icetray.I3Frame.Physics, icetray.I3Frame.DAQ)
 
 
-def omkey_rows(keys) -> np.ndarray:
+def omkey_rows(keys: Iterable[icetray.OMKey]) -> np.ndarray:
     """int64 ``[K, 3]`` (string, om, pmt) of an iterable of OMKeys."""
     rows = [(k.string, k.om, k.pmt) for k in keys]
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
-def window_rows(windows) -> np.ndarray:
+def window_rows(windows: dataclasses.I3TimeWindowSeriesMap) -> np.ndarray:
     """float64 ``[W, 5]`` (string, om, pmt, start, stop) of an ``I3TimeWindowSeriesMap``."""
     rows = [(k.string, k.om, k.pmt, w.start, w.stop) for k, series in windows.items()
             for w in series]
     return np.array(rows, dtype=np.float64).reshape(-1, 5)
 
 
-def read_exclusion(obj, key: str) -> tuple[str, np.ndarray]:
+def read_exclusion(obj: Any, key: str) -> tuple[str, np.ndarray]:
     """``("doms", int64 [K, 3])`` or ``("windows", float64 [W, 5])`` of one frame object."""
     if isinstance(obj, dataclasses.I3TimeWindowSeriesMap):
         return "windows", window_rows(obj)
@@ -59,12 +60,12 @@ class ExclusionReader:
         self._reported_missing: set[str] = set()
         self.n_missing: dict[str, int] = {}
 
-    def new_frame(self, frame) -> None:
+    def new_frame(self, frame: icetray.I3Frame) -> None:
         """Called for every frame that is not Q or P: a new G/C/D frame replaces cached lists."""
         if frame.Stop not in _EVENT_STOPS:
             self._cache.clear()
 
-    def read(self, frame) -> Exclusions:
+    def read(self, frame: icetray.I3Frame) -> Exclusions:
         parts, missing = [], []
         for key in self.keys:
             if key not in frame:

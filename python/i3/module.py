@@ -12,20 +12,23 @@ resources/docs/icetray.md for every parameter, output key and status code.
 from __future__ import annotations
 
 import time
+from typing import Sequence
 
+import numpy as np
 import torch
 from icecube import icetray
 from icecube.icetray import logging as i3logging
 
 from ..core.atomic import atomic_write_json
 from ..core.geometry import Geometry
+from ..data.features import FeatureExtractor
 from ..model.bundle import load_bundle
 from . import logging_bridge
 from .access import I3FrameAccess
 from .engine import ON_ERROR, BatchingEngine
 from .errors import ConfigurationError
 from .frame_features import ExclusionSettings
-from .results import results_from_summary
+from .results import EventResult, results_from_summary
 
 _UNIT = "LLPGapReco"
 
@@ -33,7 +36,7 @@ _UNIT = "LLPGapReco"
 class LLPGapReco(icetray.I3Module):
     """Reconstructs LLP vertices with a posterior per event, batching frames for the model."""
 
-    def __init__(self, context):
+    def __init__(self, context: icetray.I3Context) -> None:
         super().__init__(context)
         self.AddParameter("ModelPath", "Path of the model bundle (.pt) written by training or "
                           "`llp-gap-reco import-seed`.", None)
@@ -76,7 +79,7 @@ class LLPGapReco(icetray.I3Module):
                           "Finish (None: only the log line).", None)
         self.AddOutBox("OutBox")
 
-    def _exclusions(self, extractor) -> ExclusionSettings:
+    def _exclusions(self, extractor: FeatureExtractor) -> ExclusionSettings:
         trained = ExclusionSettings.from_config(extractor.config)
         keys, partial = self.GetParameter("DOMExclusions"), self.GetParameter("PartialExclusion")
         if isinstance(keys, str):
@@ -89,7 +92,7 @@ class LLPGapReco(icetray.I3Module):
                 unit=_UNIT)
         return chosen
 
-    def Configure(self):
+    def Configure(self) -> None:
         logging_bridge.install()
         path = self.GetParameter("ModelPath")
         if not path:
@@ -135,12 +138,12 @@ class LLPGapReco(icetray.I3Module):
             f"{list(self.exclusion_settings.keys)} (partial {self.exclusion_settings.partial})"
             f", OnError {on_error!r}", unit=_UNIT)
 
-    def _reconstruct(self, features):
+    def _reconstruct(self, features: Sequence[np.ndarray]) -> list[EventResult]:
         summary = self.bundle.reconstruct_features(features, n_samples=self.samples,
                                                    seed=self.seed)
         return results_from_summary(summary, [f.shape[0] for f in features])
 
-    def Process(self):
+    def Process(self) -> None:
         frame = self.PopFrame()
         if frame is None:
             icetray.logging.log_fatal("LLPGapReco cannot be the first module of a tray",
@@ -152,7 +155,7 @@ class LLPGapReco(icetray.I3Module):
         for f in out:
             self.PushFrame(f)
 
-    def Finish(self):
+    def Finish(self) -> None:
         for f in self.engine.finish():
             self.PushFrame(f)
         wall = time.perf_counter() - self._t0

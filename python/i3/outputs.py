@@ -14,7 +14,7 @@ Keys, for ``OutputName = N``:
 from __future__ import annotations
 
 import numpy as np
-from icecube import dataclasses
+from icecube import dataclasses, icetray
 
 from ..core.status import Status
 from .results import EventResult
@@ -22,7 +22,7 @@ from .results import EventResult
 _INSUFFICIENT = {Status.PULSES_MISSING, Status.NO_PULSES, Status.NO_DOMS_AFTER_CLEANING}
 
 
-def fit_status(status: Status):
+def fit_status(status: Status) -> dataclasses.I3Particle.FitStatus:
     """I3Particle.FitStatus for a reconstruction status."""
     if status is Status.OK:
         return dataclasses.I3Particle.FitStatus.OK
@@ -46,7 +46,7 @@ def particle(result: EventResult) -> dataclasses.I3Particle:
     return p
 
 
-def write_result(frame, output_name: str, result: EventResult) -> None:
+def write_result(frame: icetray.I3Frame, output_name: str, result: EventResult) -> None:
     """Put the five output objects of ``result`` into ``frame``."""
     frame[output_name + "_Production"] = dataclasses.I3Position(*map(float, result.production))
     frame[output_name + "_Decay"] = dataclasses.I3Position(*map(float, result.decay))

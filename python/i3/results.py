@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
 
 import numpy as np
+import torch
 
 from ..core.status import Status
+from ..model.flow import PosteriorSummary
 
 _NAN6 = np.full(6, np.nan)
 
@@ -66,11 +69,12 @@ class EventResult:
         return out
 
 
-def results_from_summary(summary, n_doms, n_doms_excluded=None) -> list[EventResult]:
+def results_from_summary(summary: PosteriorSummary, n_doms: Sequence[int],
+                         n_doms_excluded: Optional[Sequence[int]] = None) -> list[EventResult]:
     """Split a batched posterior summary (``.mean [B,6]``, ``.cov``, ...) into per-event results;
     ``n_doms``/``n_doms_excluded``: per-event counts [B]."""
     n_ex = n_doms_excluded if n_doms_excluded is not None else [0] * len(n_doms)
-    def np_(t):
+    def np_(t: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
         return t.detach().cpu().double().numpy() if hasattr(t, "detach") else np.asarray(t, float)
 
     mean, cov, sigma = np_(summary.mean), np_(summary.cov), np_(summary.sigma)

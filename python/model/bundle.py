@@ -24,11 +24,10 @@ import os
 import pathlib
 import pickle
 import zipfile
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..core.atomic import atomic_torch_save
 from ..core.batch import PackedBatch
@@ -38,7 +37,7 @@ from ..data.features import FeatureExtractor
 from ..data.features.convention import convention_of
 from ..data.parquet.normalization import Normalization
 from .encoder import LLPTransformerModel
-from .flow import ConditionalFlow
+from .flow import ConditionalFlow, PosteriorSummary
 from .point_head import PointHead
 
 logger = logging.getLogger(__name__)
@@ -57,6 +56,8 @@ _REQUIRED = {
     "training": (),
 }
 _HEAD_FIELD = {"flow": "flow", "point": "point_head"}
+#: the head of a bundle: the flow (kind ``flow``) or the MSE point head (kind ``point``)
+Head = Union[ConditionalFlow, PointHead]
 
 
 class BundleError(InputError):
@@ -84,8 +85,8 @@ def _plain(obj: Any) -> Any:
 class ModelBundle:
     """A trained model ready for reconstruction (see module docstring for the file)."""
 
-    encoder: nn.Module
-    head: nn.Module
+    encoder: LLPTransformerModel
+    head: Head
     kind: str
     feature_config: dict
     feature_indices: dict
@@ -96,8 +97,25 @@ class ModelBundle:
 
     # ------------------------------------------------------------------ properties
     @property
-    def flow(self) -> Optional[nn.Module]:
-        return self.head if self.kind == "flow" else None
+    def flow(self) -> Optional[ConditionalFlow]:
+        """The flow head, ``None`` for a point model."""
+        return self.head if self.kind == "flow" and isinstance(self.head, ConditionalFlow) else None
+
+    @property
+    def flow_head(self) -> ConditionalFlow:
+        """The flow head; :class:`BundleError` for a model without a posterior."""
+        flow = self.flow
+        if flow is None:
+            raise BundleError(f"{self.path}: a '{self.kind}' model has no posterior; "
+                              "use predict_point()")
+        return flow
+
+    @property
+    def point_head(self) -> PointHead:
+        """The MSE point head; :class:`BundleError` for a flow model."""
+        if not isinstance(self.head, PointHead):
+            raise BundleError(f"{self.path}: a '{self.kind}' model has no point head")
+        return self.head
 
     @property
     def device(self) -> torch.device:
@@ -120,17 +138,20 @@ class ModelBundle:
 
     @property
     def label_standardization(self) -> Optional[dict]:
+        """Label offset and scale ``[6]`` (metres), ``None`` for a flow without them."""
         cfg = self.head.config
         if self.kind == "flow" and not cfg.get("label_standardization", False):
             return None
         return {"offset": list(cfg["label_offset"]), "scale": list(cfg["label_scale"])}
 
     def to(self, device: Union[str, torch.device]) -> ModelBundle:
+        """Move encoder and head to ``device`` (in place); returns ``self``."""
         self.encoder.to(device)
         self.head.to(device)
         return self
 
     def eval(self) -> ModelBundle:
+        """Put encoder and head in evaluation mode; returns ``self``."""
         self.encoder.eval()
         self.head.eval()
         return self
@@ -146,7 +167,8 @@ class ModelBundle:
         with torch.inference_mode():
             return self.encoder(x.to(dev, torch.float32), seqlens.to(dev))
 
-    def _chunks(self, seqlens: torch.Tensor, chunk_events: int, chunk_doms: int):
+    def _chunks(self, seqlens: torch.Tensor, chunk_events: int, chunk_doms: int
+                ) -> Iterator[tuple[int, int, int, int]]:
         """Event ranges ``(b0, b1, r0, r1)`` of at most ``chunk_events`` events and about
         ``chunk_doms`` rows (an event longer than that is a chunk of its own)."""
         cu = torch.cat([seqlens.new_zeros(1), seqlens.cumsum(0)]).tolist()
@@ -159,25 +181,22 @@ class ModelBundle:
             b = e
 
     def reconstruct(self, batch: PackedBatch, n_samples: int = 512, seed: int = 0,
-                    chunk_events: int = 1024, chunk_doms: int = 200_000):
+                    chunk_events: int = 1024, chunk_doms: int = 200_000) -> PosteriorSummary:
         """Posterior summary of every event of a packed batch of *normalised* rows.
 
         Runs encoder and flow over chunks of events (bounded memory), then concatenates the
         chunks. Returns the flow's ``PosteriorSummary`` (``.mean [B,6]``, ``.cov [B,6,6]``, ...).
         """
-        if self.kind != "flow":
-            raise BundleError(f"{self.path}: a '{self.kind}' model has no posterior; "
-                              "use predict_point()")
+        flow = self.flow_head
         parts = []
         for b0, b1, r0, r1 in self._chunks(batch.seqlens, chunk_events, chunk_doms):
             enc = self.encode(batch.x[r0:r1], batch.seqlens[b0:b1])
             with torch.inference_mode():
-                parts.append(self.head.summarize(enc.to(self.head.dtype), n_samples=n_samples,
-                                                 seed=seed))
+                parts.append(flow.summarize(enc.to(flow.dtype), n_samples=n_samples, seed=seed))
         return concat_summaries(parts)
 
     def reconstruct_features(self, features: Sequence[np.ndarray], n_samples: int = 512,
-                             seed: int = 0):
+                             seed: int = 0) -> PosteriorSummary:
         """Posterior summaries from raw per-event feature arrays ``[n_doms_i, D]``."""
         seqlens = torch.tensor([f.shape[0] for f in features], dtype=torch.int64)
         x = torch.from_numpy(np.concatenate(features, 0).astype(np.float32))
@@ -190,15 +209,17 @@ class ModelBundle:
         if self.kind == "flow":
             return self.reconstruct(batch, chunk_events=chunk_events,
                                     chunk_doms=chunk_doms).mean.double().cpu()
+        head = self.point_head
         out = []
         for b0, b1, r0, r1 in self._chunks(batch.seqlens, chunk_events, chunk_doms):
             enc = self.encode(batch.x[r0:r1], batch.seqlens[b0:b1])
             with torch.inference_mode():
-                out.append(self.head.predict(enc).cpu())
+                out.append(head.predict(enc).cpu())
         return torch.cat(out)
 
     # ------------------------------------------------------------------ file
     def to_dict(self) -> dict:
+        """The bundle file's plain nested dict (see the module docstring)."""
         head_cfg = self.head.config
         return _plain({
             "format": BUNDLE_FORMAT,
@@ -214,12 +235,12 @@ class ModelBundle:
         })
 
 
-def concat_summaries(parts: list):
+def concat_summaries(parts: list[PosteriorSummary]) -> PosteriorSummary:
     """Concatenate per-chunk summaries along the event axis (dataclass of tensors/arrays)."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
-    out = {}
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(first):
         vals = [getattr(p, f.name) for p in parts]
         if isinstance(vals[0], torch.Tensor):
@@ -281,10 +302,11 @@ def validate_bundle_dict(obj: dict, path: Any = "<bundle>") -> None:
                 raise BundleError(f"{path}: missing field '{key}.{sub}'")
 
 
-def build_head(kind: str, config: dict) -> nn.Module:
+def build_head(kind: str, config: dict) -> Head:
     """The flow (or point head) of ``config``, label standardisation restored in float64."""
+    head: Head
     if kind == "flow":
-        head: nn.Module = ConditionalFlow(**config)
+        head = ConditionalFlow(**config)
     else:
         head = PointHead(**config)
     # The constants travel as Python floats; set them in float64 so nothing is rounded.

@@ -83,7 +83,7 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
 
 def _check_point(bundle: ModelBundle) -> float:
     """The target scale of an identity point head (an imported encoder-only model)."""
-    head = bundle.head
+    head = bundle.point_head
     w, b = head.linear.weight.detach(), head.linear.bias.detach()
     scale = head.label_scale.tolist()
     if (bundle.encoder.encoding_dim != 6 or not torch.equal(w, torch.eye(6, dtype=w.dtype))
@@ -135,7 +135,7 @@ def export_seed(bundle: ModelBundle, out_dir: Union[str, os.PathLike],
     settings = dict(bundle.encoder.config, attn_package="xformers")
     model_yaml: dict[str, Any] = {"settings": settings}
     if bundle.kind == "flow":
-        model_yaml["flow"] = {"flow_str": bundle.head.flow_defs}
+        model_yaml["flow"] = {"flow_str": bundle.flow_head.flow_defs}
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [

@@ -39,7 +39,7 @@ from ..data.features.convention import ORIGINAL, check_convention, same_layout
 from ..data.parquet.folder import load_feature_indices
 from ..data.parquet.format import feature_dim
 from ..data.parquet.normalization import Normalization
-from .bundle import ModelBundle
+from .bundle import Head, ModelBundle
 from .encoder import LLPTransformerModel
 from .flow import ConditionalFlow
 from .point_head import PointHead
@@ -204,6 +204,7 @@ def import_seed(settings: PathLike, encoder_state: PathLike, flow_state: Optiona
     if target_scaled and "position" not in norm.groups:
         raise InputError(f"{normalization}: --target-scaled needs a 'position' scale")
 
+    head: Head
     if flow_defs is None and flow_state is None:
         if encoder.encoding_dim != 6:
             raise InputError(f"{settings}: no 'flow' section and output_dim="

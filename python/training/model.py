@@ -8,7 +8,7 @@ as in the original), outside autocast.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Union, cast
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -90,7 +90,7 @@ def build_model(cfg: TrainConfig, data: str, input_dim: int, train_files: list[s
         if kind == "flow":
             head_cfg = dict(cfg.flow, conditional_input_dim=encoder.encoding_dim,
                             dtype=cfg.flow_dtype)
-    head = cast(Head, build_head(kind, head_cfg))
+    head = build_head(kind, head_cfg)
     if checkpoint is None:
         labels = first_labels(train_files, cfg.init_labels)
         head.init_from_labels(labels, seed=cfg.seed)

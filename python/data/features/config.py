@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from ...core.errors import InputError
 from ...core.yaml_file import read_yaml
@@ -62,7 +62,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "dom_exclusions": copy.deepcopy(DEFAULT_DOM_EXCLUSIONS),
 }
 
-ConfigLike = Union[None, dict, str, "os.PathLike[str]"]
+ConfigLike = Union[None, Mapping[str, Any], str, "os.PathLike[str]"]
 
 
 def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool]:
@@ -73,8 +73,8 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
     """
     if config is None:
         raw, source = copy.deepcopy(DEFAULT_CONFIG), "the default config"
-    elif isinstance(config, dict):
-        raw, source = copy.deepcopy(config), "the config dict"
+    elif isinstance(config, Mapping):
+        raw, source = copy.deepcopy(dict(config)), "the config dict"
     else:
         source = os.fspath(config)
         raw = read_yaml(source, "feature config")

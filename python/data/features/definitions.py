@@ -24,7 +24,7 @@ TimeAtChargePercentile(p)   time of the first pulse (in time order) at which    
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence, Union
 
 import numpy as np
 
@@ -77,14 +77,14 @@ class ChargeUntilT(Feature):
 
     group = "log_charges"
 
-    def __init__(self, times: Sequence[float] = (10, 50, 100)):
+    def __init__(self, times: Union[float, Sequence[float]] = (10, 50, 100)) -> None:
         super().__init__()
-        times = list(times) if isinstance(times, (list, tuple)) else [times]
-        if not times or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in times
+        vals: list[Any] = list(times) if isinstance(times, (list, tuple)) else [times]
+        if not vals or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in vals
         ):
-            raise ValueError(f"ChargeUntilT: times must be finite numbers >= 0 (ns), got {times}")
-        self.times = [float(v) if isinstance(v, float) else int(v) for v in times]
+            raise ValueError(f"ChargeUntilT: times must be finite numbers >= 0 (ns), got {vals}")
+        self.times = [float(v) if isinstance(v, float) else int(v) for v in vals]
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -152,9 +152,10 @@ class TimeAtChargePercentile(Feature):
 
     group = "abs_times"
 
-    def __init__(self, percentiles: Sequence[float] = (0.5,)):
+    def __init__(self, percentiles: Union[float, Sequence[float]] = (0.5,)) -> None:
         super().__init__()
-        ps = list(percentiles) if isinstance(percentiles, (list, tuple)) else [percentiles]
+        ps: list[Any] = (list(percentiles) if isinstance(percentiles, (list, tuple))
+                         else [percentiles])
         if not ps or not all(isinstance(p, (int, float)) and 0 < p <= 1 for p in ps):
             raise ValueError(
                 f"TimeAtChargePercentile: percentiles must be fractions in (0, 1], got {ps}"

@@ -90,7 +90,7 @@ class FeatureExtractor:
         config: normalised plain dict; ``FeatureExtractor(extractor.config)`` is equivalent.
     """
 
-    def __init__(self, config: ConfigLike = None):
+    def __init__(self, config: ConfigLike = None) -> None:
         self._config, self._features, self.modifier = load_config(config)
         self.pulse_key: str = self._config["pulse_key"]
         self.convention: str = self._config["convention"]

@@ -17,7 +17,7 @@ class DomPulses:
             ``t[starts[k]:starts[k+1]]``.
     """
 
-    def __init__(self, t: np.ndarray, q: np.ndarray, starts: np.ndarray):
+    def __init__(self, t: np.ndarray, q: np.ndarray, starts: np.ndarray) -> None:
         self.t = t
         self.q = q
         self.starts = starts

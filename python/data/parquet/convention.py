@@ -63,7 +63,7 @@ def check_model_convention(feature_config: Mapping, data: Union[str, os.PathLike
     ``data``: a converted folder or a list of its data files (files outside a folder are not
     checked). Raises :class:`ConventionMismatch` saying which convention each side has.
     """
-    src = [os.fspath(f) for f in data] if isinstance(data, (list, tuple)) else os.fspath(data)
+    src = os.fspath(data) if isinstance(data, (str, os.PathLike)) else [os.fspath(f) for f in data]
     _, folder = resolve_files(src)
     if folder is None:
         return

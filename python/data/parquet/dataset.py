@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from .format import DatasetFormatError, is_data_file
 from .index import IndexByFile, check_ids, read_index
 from .normalization import Normalization
 from .reader import read_data_file
+
+if TYPE_CHECKING:  # pandas is optional: only total_index_info returns a DataFrame
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class LLPDataset(Dataset):
         feature_indices_file_path: str,
         normalize_data: bool = True,
         normalize_target: bool = False,
-        normalization_args=None,
+        normalization_args: Union[Mapping, Normalization, None] = None,
         device: Optional[str] = None,
         dtype: Optional[torch.dtype] = None,
         shuffle_files: bool = False,
@@ -108,7 +111,7 @@ class LLPDataset(Dataset):
 
     # -- index -------------------------------------------------------------------------------
     @property
-    def total_index_info(self):
+    def total_index_info(self) -> pd.DataFrame:
         """The index as a pandas DataFrame (current order), for code that used the attribute."""
         # pandas (a dependency) is slow to import and only this attribute needs it
         import pandas as pd
@@ -127,6 +130,13 @@ class LLPDataset(Dataset):
         order = np.lexsort((key, self._index["file_index"]))
         self._index = {c: v[order] for c, v in self._index.items()}
 
+    @property
+    def _norm(self) -> Normalization:
+        """The normalisation (``__init__`` refuses normalize_data/target without one)."""
+        if self.normalization is None:
+            raise ValueError("normalize_data/normalize_target need normalization_args")
+        return self.normalization
+
     # -- files -------------------------------------------------------------------------------
     def load_file(self, file_index: int) -> DecodedFile:
         """Decode (once, then cached) and normalise data file ``file_index``."""
@@ -138,7 +148,7 @@ class LLPDataset(Dataset):
         f = read_data_file(path, targets=self._labeled)
         check_ids(f, self._by_file.ids(file_index, path))
         if self.normalize_data:
-            f.features = self.normalization.apply(f.features, self.feature_indices)
+            f.features = self._norm.apply(f.features, self.feature_indices)
         elif not f.features.flags.writeable:  # zero-copy from arrow
             f.features = f.features.copy()
         self._cache[file_index] = f
@@ -158,35 +168,40 @@ class LLPDataset(Dataset):
         x = torch.from_numpy(f.features[f.offsets[i] : f.offsets[i + 1]])
         return x.to(device=self.device or "cpu", dtype=self.dtype or x.dtype, copy=True)
 
-    def __getitem__(self, idx: int):
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         f, i = self._locate(idx)
+        if f.targets is None:
+            raise DatasetFormatError(f"{f.path}: no targets; use UnlabeledLLPDataset")
         label = torch.as_tensor(
             f.targets[i], dtype=self.dtype or torch.float32, device=self.device or "cpu"
         )
         if self.normalize_target:
-            label = self.normalization.apply_target(label)
+            label = self._norm.apply_target(label)
         return self._data(f, i), label
 
     # -- extra information -------------------------------------------------------------------
-    def transform_data(self, data) -> torch.Tensor:
+    def transform_data(self, data: Sequence[np.ndarray]) -> torch.Tensor:
         """A per-DOM list of rows -> ``[n_doms, D]`` tensor (dtype/device of the dataset)."""
         return torch.as_tensor(np.stack(data, axis=0), dtype=self.dtype, device=self.device)
 
-    def get_data_and_info(self, idx: int):
+    def get_data_and_info(self, idx: int) -> tuple[Union[torch.Tensor, float], ...]:
+        """``(data, label, muon_energy, muon_zenith, muon_length)`` of the event."""
         data, label = self[idx]
         return (data, label, *self.get_muon_info_from_idx(idx))
 
-    def get_event_run_info(self, idx: int):
+    def get_event_run_info(self, idx: int) -> tuple[int, int]:
+        """``(event_id, run_id)`` of the event."""
         return self._index["event_id"][idx], self._index["run_id"][idx]
 
-    def get_muon_info_from_idx(self, idx: int):
+    def get_muon_info_from_idx(self, idx: int) -> tuple[float, ...]:
         """``(muon_energy, muon_zenith, muon_length)`` of the event (NaN when not stored)."""
         return tuple(
             self._index[c][idx] if c in self._index else np.nan
             for c in ("muon_energy", "muon_zenith", "muon_length")
         )
 
-    def get_muon_info(self, event_id: int, run_id: int):
+    def get_muon_info(self, event_id: int, run_id: int) -> tuple[float, ...]:
+        """``(muon_energy, muon_zenith, muon_length)`` of the event with these ids."""
         hit = np.flatnonzero(
             (self._index["event_id"] == event_id) & (self._index["run_id"] == run_id)
         )
@@ -198,11 +213,12 @@ class LLPDataset(Dataset):
 class UnlabeledLLPDataset(LLPDataset):
     """As :class:`LLPDataset`, for folders without truth: ``dataset[i]`` is ``data`` alone."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._labeled = False
 
-    def __getitem__(self, idx: int) -> torch.Tensor:
+    # the original API: an unlabeled item is its data alone, not a (data, label) pair
+    def __getitem__(self, idx: int) -> torch.Tensor:  # type: ignore[override]
         f, i = self._locate(idx)
         return self._data(f, i)
 
@@ -210,27 +226,31 @@ class UnlabeledLLPDataset(LLPDataset):
 class LLPSubset(Subset):
     """A :class:`torch.utils.data.Subset` that forwards the dataset's extra methods."""
 
-    def __init__(self, llpdataset: LLPDataset, indices) -> None:
+    dataset: LLPDataset
+
+    def __init__(self, llpdataset: LLPDataset, indices: Sequence[int]) -> None:
         super().__init__(llpdataset, indices)
 
     def shuffle(self) -> None:
         self.dataset.shuffle()
 
-    def get_muon_info_from_idx(self, idx: int):
+    def get_muon_info_from_idx(self, idx: int) -> tuple[float, ...]:
         return self.dataset.get_muon_info_from_idx(self.indices[idx])
 
-    def get_data_and_info(self, idx: int):
+    def get_data_and_info(self, idx: int) -> tuple[Union[torch.Tensor, float], ...]:
         return self.dataset.get_data_and_info(self.indices[idx])
 
 
-def llp_collate_fn(batch):
+def llp_collate_fn(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]
+                   ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """``[(data, label)] -> (list of [1, L_i, D], datalens [B], labels [B, 6])``."""
     datavecs = [item[0].unsqueeze(0) for item in batch]
     datalens = torch.tensor([v.shape[1] for v in datavecs], device=datavecs[0].device)
     return datavecs, datalens, torch.stack([item[1] for item in batch], dim=0)
 
 
-def llp_collate_unlabeled_fn(batch):
+def llp_collate_unlabeled_fn(batch: Sequence[torch.Tensor]
+                             ) -> tuple[list[torch.Tensor], torch.Tensor, list[None]]:
     """``[data] -> (list of [1, L_i, D], datalens [B], [None] * B)``."""
     datavecs = [item.unsqueeze(0) for item in batch]
     datalens = torch.tensor([v.shape[1] for v in datavecs], device=datavecs[0].device)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterator, Mapping, Optional, Sequence, Union
+from typing import Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -37,9 +37,10 @@ logger = logging.getLogger(__name__)
 #: what a loader accepts as normalisation: a :class:`Normalization`, a ``{group: {offset,
 #: scale}}`` mapping, a YAML path, or None for unnormalised features
 NormalizationLike = Union[Normalization, Mapping, str, os.PathLike, None]
+_T = TypeVar("_T")
 
 
-def _identity(x):
+def _identity(x: _T) -> _T:
     return x
 
 
@@ -199,8 +200,8 @@ class PackedLoader(IterableDataset):
             batch.x.to(self.device, non_blocking=pin),
             batch.seqlens.to(self.device),
             None if batch.targets is None else batch.targets.to(self.device),
-            batch.run_id.to(self.device),
-            batch.event_id.to(self.device),
+            None if batch.run_id is None else batch.run_id.to(self.device),
+            None if batch.event_id is None else batch.event_id.to(self.device),
         )
 
     def _read(self, file_index: int) -> tuple[DecodedFile, torch.Tensor]:

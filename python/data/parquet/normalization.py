@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 import torch
@@ -25,10 +25,11 @@ from .reader import read_data_file, resolve_files
 
 logger = logging.getLogger(__name__)
 
-Array = Union[np.ndarray, torch.Tensor]
+#: numpy in, numpy out; torch in, torch out
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
-def _columns(indices) -> list[int]:
+def _columns(indices: Union[int, Sequence[int]]) -> list[int]:
     return [int(i) for i in np.atleast_1d(indices)]
 
 
@@ -86,7 +87,7 @@ class Normalization:
                 f"normalisation lacks group(s) {missing}; it has {list(self.groups)}"
             )
 
-    def apply(self, x: Array, feature_indices: Mapping, inplace: bool = False) -> Array:
+    def apply(self, x: ArrayT, feature_indices: Mapping, inplace: bool = False) -> ArrayT:
         """Normalise ``x [..., D]`` (numpy or torch) group by group in ``feature_indices`` order."""
         self.check_covers(feature_indices)
         if not inplace:
@@ -97,7 +98,7 @@ class Normalization:
             x[..., cols] = (x[..., cols] - args["offset"]) * args["scale"]
         return x
 
-    def invert(self, x: Array, feature_indices: Mapping) -> Array:
+    def invert(self, x: ArrayT, feature_indices: Mapping) -> ArrayT:
         """Undo :meth:`apply` (groups in reverse order)."""
         self.check_covers(feature_indices)
         x = x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
@@ -107,7 +108,7 @@ class Normalization:
             x[..., cols] = x[..., cols] / args["scale"] + args["offset"]
         return x
 
-    def apply_target(self, target: Array) -> Array:
+    def apply_target(self, target: ArrayT) -> ArrayT:
         """The original target scaling: multiply by the ``position`` scale (no offset)."""
         return target * self.groups["position"]["scale"]
 

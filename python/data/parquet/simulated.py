@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ...core.geometry import Geometry
 from ..features import FeatureExtractor
 from ..simulation import simulate
-from ..simulation.config import resolve_config
+from ..simulation.config import ConfigLike, resolve_config
 from .format import DEFAULT_EVENTS_PER_FILE, DEFAULT_ROW_GROUP_SIZE
 from .writer import ConvertedFolderWriter
 
@@ -31,12 +31,12 @@ def write_simulated_folder(
     kind: str = "signal",
     progress: bool = True,
     feature_config: Optional[Mapping] = None,
-    geometry=None,
+    geometry: Optional[Geometry] = None,
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     prefix: Optional[str] = None,
     resume: bool = False,
     run_id: int = 0,
-    config=None,
+    config: ConfigLike = None,
 ) -> dict:
     """Simulate ``n_events`` (seeded), compute their features and write a converted folder.
 

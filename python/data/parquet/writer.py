@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
+from numpy.typing import ArrayLike
 
 from ...core.atomic import atomic_write, atomic_write_json
 from ...core.status import Status
@@ -81,9 +82,10 @@ class ConvertedFolderWriter:
         self.feature_config = (
             None if feature_extractor_config is None else dict(feature_extractor_config)
         )
+        indices: Mapping[str, Any] = feature_indices
         self.feature_indices = {
             g: (np.atleast_1d(v).astype(int).tolist() if np.ndim(v) else int(v))
-            for g, v in feature_indices.items()
+            for g, v in indices.items()
         }
         self.dim = feature_dim(self.feature_indices)
         self.events_per_file = int(events_per_file)
@@ -129,8 +131,8 @@ class ConvertedFolderWriter:
         run_id: int,
         event_id: int,
         features: np.ndarray,
-        string: np.ndarray,
-        om: np.ndarray,
+        string: ArrayLike,
+        om: ArrayLike,
         truth: Optional[Mapping] = None,
         muon: Optional[Mapping] = None,
         status: Status = Status.OK,

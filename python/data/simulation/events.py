@@ -20,7 +20,7 @@ import numpy as np
 
 from ...core.geometry import DEEPCORE, Geometry
 from . import constants as K
-from .config import SimulationConfig, resolve_config
+from .config import ConfigLike, resolve_config
 from .ice import IceModel
 from .kinematics import direction_of_travel, directions, muon_energy, signal_vertices
 from .light import cascade_light, track_light
@@ -83,7 +83,7 @@ class Simulator:
     """Per-geometry and per-config state; :meth:`event` makes one event."""
 
     def __init__(self, geometry: Optional[Geometry] = None,
-                 config: Optional[SimulationConfig] = None):  # fmt: skip
+                 config: ConfigLike = None) -> None:  # fmt: skip
         self.geometry = geometry if geometry is not None else Geometry.icecube86_like()
         self.config = resolve_config(config)
         self.volume = InstrumentedVolume.from_geometry(self.geometry)
@@ -97,7 +97,8 @@ class Simulator:
         self.ice = IceModel(self.config.ice_model)
         self.loss_model = LossModel(self.config.v_cut) if self.config.stochastic_losses else None
 
-    def _muons(self, rng, kind, s_in, s_out, gap):
+    def _muons(self, rng: np.random.Generator, kind: str, s_in: float, s_out: float, gap: float
+               ) -> tuple[list[Track], float, float, float, float, float]:
         """Tracks and truth pieces: ``(tracks, e0, f, asym, e_llp, muon end)``."""
         cfg = self.config
         for _ in range(_MAX_ENERGY_DRAWS):
@@ -151,7 +152,9 @@ class Simulator:
         return SimulatedEvent(pulses, truth, int(run_id), int(event_id), kind, asym, losses,
                               noise_doms, dark, unlit)  # fmt: skip
 
-    def _detect(self, rng, origin, d, t_origin, tracks: list[Track]):
+    def _detect(self, rng: np.random.Generator, origin: np.ndarray, d: np.ndarray,
+                t_origin: float, tracks: list[Track]
+                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
         """Photons, noise and pulses: ``(pulses, noise-only DOMs, emission points of the
         detected photons [m along the track], their direct-light mask, losses [K, 5])``."""
         cfg, geo = self.config, self.geometry
@@ -191,7 +194,8 @@ class Simulator:
         losses = np.column_stack([x, t_origin + s_loss / K.C_VACUUM, e_loss]).reshape(-1, 5)
         return pulses, int(noise_doms), s_seen, direct, losses
 
-    def _longest_dark(self, origin, d, s_start, s_end, s_direct) -> float:
+    def _longest_dark(self, origin: np.ndarray, d: np.ndarray, s_start: float, s_end: float,
+                      s_direct: np.ndarray) -> float:
         a, b = self.volume.chord(origin, d)
         a, b = max(a, s_start), min(b, s_end)
         if b <= a:
@@ -203,7 +207,8 @@ class Simulator:
 class SimulatedEvents:
     """Lazy, re-iterable sequence of ``n_events`` simulated events (see :func:`simulate`)."""
 
-    def __init__(self, n_events, seed, geometry, kind, run_id, first_event_id, config=None):
+    def __init__(self, n_events: int, seed: int, geometry: Optional[Geometry], kind: str,
+                 run_id: int, first_event_id: int, config: ConfigLike = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if n_events < 0:
@@ -228,7 +233,7 @@ def simulate(
     n_events: int,
     seed: int = 0,
     geometry: Optional[Geometry] = None,
-    config=None,
+    config: ConfigLike = None,
     kind: str = "signal",
     run_id: int = 0,
     first_event_id: int = 0,

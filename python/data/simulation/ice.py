@@ -18,6 +18,7 @@ with ``1/<b_e>`` (lambda) and ``1/<a>`` (lambda_a) around the published bulk val
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .constants import ATTENUATION_LENGTH, C_ICE, PANDEL_LAMBDA, PANDEL_LAMBDA_A, PANDEL_TAU
 
@@ -59,7 +60,7 @@ def _cumulative(coef: np.ndarray) -> np.ndarray:
 class IceModel:
     """Path-averaged ice for the expected light and the Pandel delays (see module docstring)."""
 
-    def __init__(self, kind: str = "layered"):
+    def __init__(self, kind: str = "layered") -> None:
         if kind not in ("layered", "homogeneous"):
             raise ValueError(f"ice model must be 'layered' or 'homogeneous', got {kind!r}")
         self.kind = kind
@@ -106,7 +107,7 @@ class IceModel:
         return att, lam, lam_a
 
 
-def pandel_attenuation(lam, lam_a):
+def pandel_attenuation(lam: ArrayLike, lam_a: ArrayLike) -> np.ndarray:
     """Attenuation length (m) of the Pandel amplitude ``exp(-d/lam_a) (1 + tau c/lam_a)^(-d/lam)``
     (van Eijndhoven et al., Astropart. Phys. 28 (2007) 456): the photons that survive the
     scattered path to a DOM at distance d."""

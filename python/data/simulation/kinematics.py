@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .config import SimulationConfig
 from .volume import InstrumentedVolume
 
 
-def direction_of_travel(zenith, azimuth) -> np.ndarray:
+def direction_of_travel(zenith: ArrayLike, azimuth: ArrayLike) -> np.ndarray:
     """Unit vector(s) ``[..., 3]`` of travel for IceCube zenith/azimuth (radians)."""
     z, a = np.asarray(zenith), np.asarray(azimuth)
     return -np.stack([np.sin(z) * np.cos(a), np.sin(z) * np.sin(a), np.cos(z)], -1)
@@ -34,7 +35,8 @@ def muon_energy(rng: np.random.Generator, cfg: SimulationConfig) -> float:
     return float(x - off)
 
 
-def directions(rng: np.random.Generator, cfg: SimulationConfig, n: int):
+def directions(rng: np.random.Generator, cfg: SimulationConfig, n: int
+               ) -> tuple[np.ndarray, np.ndarray]:
     """``(zenith [n], azimuth [n])``: ``cos(zenith)`` uniform in the configured range."""
     zenith = np.arccos(rng.uniform(cfg.cos_zenith_min, cfg.cos_zenith_max, n))
     return zenith, rng.uniform(0.0, 2 * math.pi, n)
@@ -52,7 +54,8 @@ def gap_lengths(rng: np.random.Generator, cfg: SimulationConfig, n: int) -> np.n
 
 
 def signal_vertices(rng: np.random.Generator, cfg: SimulationConfig,
-                    volume: InstrumentedVolume):  # fmt: skip
+                    volume: InstrumentedVolume
+                    ) -> tuple[np.ndarray, np.ndarray, float, float, float]:  # fmt: skip
     """``(prod [3], decay [3], zenith, azimuth, gap)``: the production vertex uniform in
     ``volume``, direction and gap drawn, kept when the decay vertex lies in ``volume`` too."""
     while True:

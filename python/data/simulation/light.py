@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Union
 
 import numpy as np
 
@@ -87,16 +88,20 @@ class Light:
     s: np.ndarray
 
 
-def _ice_and_acceptance(ice, acceptance, z_emit, dom_pos, vec, dist):
+def _ice_and_acceptance(ice: IceModel, acceptance: bool, z_emit: np.ndarray,
+                        dom_pos: np.ndarray, vec: np.ndarray, dist: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                   Union[float, np.ndarray]]:
     att, lam, lam_a = ice.propagation(z_emit, dom_pos[..., 2])
     fade = np.exp(-dist / lam)
-    acc = 1.0
+    acc: Union[float, np.ndarray] = 1.0
     if acceptance:
         acc = fade * dom_acceptance(vec / np.maximum(dist, 1e-9)) + (1.0 - fade)
     return att, lam, lam_a, fade, acc
 
 
-def track_light(dom_pos, efficiency, origin, direction, t_origin, tracks: list[Track],
+def track_light(dom_pos: np.ndarray, efficiency: np.ndarray, origin: np.ndarray,
+                direction: np.ndarray, t_origin: float, tracks: list[Track],
                 ice: IceModel, acceptance: bool) -> Light:  # fmt: skip
     """Continuous-loss light of ``tracks`` at DOMs ``dom_pos [n, 3]`` (efficiency ``[n]``)."""
     rel = dom_pos - origin
@@ -130,7 +135,8 @@ def track_light(dom_pos, efficiency, origin, direction, t_origin, tracks: list[T
     return Light(j, mu, t, dist, lam, lam_a, s_e)
 
 
-def cascade_light(dom_pos, efficiency, origin, direction, t_origin, s_loss: np.ndarray,
+def cascade_light(dom_pos: np.ndarray, efficiency: np.ndarray, origin: np.ndarray,
+                  direction: np.ndarray, t_origin: float, s_loss: np.ndarray,
                   e_loss: np.ndarray, ice: IceModel, acceptance: bool) -> Light:  # fmt: skip
     """Light of cascades of ``e_loss [K]`` GeV at track coordinates ``s_loss [K]``."""
     x = origin[None] + s_loss[:, None] * direction[None]  # [K, 3]

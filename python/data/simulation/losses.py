@@ -26,6 +26,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .constants import MUON_LOSS_A, MUON_LOSS_B
 
@@ -60,7 +61,7 @@ def energy_weighted_spectrum(v: np.ndarray) -> np.ndarray:
 class LossModel:
     """Stochastic losses above ``v_cut``: rate per metre, sampler of ``v``, continuous ``b``."""
 
-    def __init__(self, v_cut: float):
+    def __init__(self, v_cut: float) -> None:
         if not 0 < v_cut < 1:
             raise ValueError(f"v_cut must lie in (0, 1), got {v_cut}")
         self.v_cut = float(v_cut)
@@ -83,13 +84,13 @@ class LossModel:
         return np.minimum(v, 1.0 - 1e-9)
 
 
-def continuous_energy(e0, x, b: float = MUON_LOSS_B):
+def continuous_energy(e0: ArrayLike, x: ArrayLike, b: float = MUON_LOSS_B) -> np.ndarray:
     """Energy (GeV) after ``x`` m of continuous loss ``a + b E`` from ``e0``; 0 once stopped."""
     crit = MUON_LOSS_A / b
     return np.maximum((np.asarray(e0) + crit) * np.exp(-b * np.asarray(x)) - crit, 0.0)
 
 
-def continuous_range(e0, b: float = MUON_LOSS_B):
+def continuous_range(e0: ArrayLike, b: float = MUON_LOSS_B) -> np.ndarray:
     """Distance (m) until continuous loss ``a + b E`` stops a muon of ``e0`` GeV."""
     return np.log1p(np.asarray(e0) * b / MUON_LOSS_A) / b
 
@@ -108,7 +109,7 @@ class Track:
     e_loss: np.ndarray
     e_after: np.ndarray
 
-    def energy_at(self, s: np.ndarray) -> np.ndarray:
+    def energy_at(self, s: float | np.ndarray) -> np.ndarray:
         """Muon energy (GeV) at ``s`` (clipped into the track; 0 beyond its end)."""
         s = np.asarray(s, dtype=np.float64)
         if self.s_loss.size == 0:

@@ -16,8 +16,8 @@ def _convex_hull(xy: np.ndarray) -> np.ndarray:
     if pts.shape[0] < 3:
         raise ValueError("the geometry needs at least 3 strings to span a volume")
 
-    def half(points):
-        out: list = []
+    def half(points: np.ndarray) -> list[tuple[float, ...]]:
+        out: list[tuple[float, ...]] = []
         for p in points:
             while len(out) >= 2:
                 (ax, ay), (bx, by) = out[-2], out[-1]
