@@ -62,7 +62,8 @@ USER_MISTAKES = [
     (["calibrate", "--model", "flow.pt", "--data", "sim", "--out", "cal.pt"],
      "calibration needs at least 100 events, got 60"),
     (["quickstart", "--out", "a_file"], "--out a_file: exists and is not a folder"),
-    (["quickstart", "--minutes", "0"], "argument --minutes: must be a number of minutes > 0"),
+    (["quickstart", "--max-minutes", "0"],
+     "argument --max-minutes: must be a number of minutes > 0"),
     (["bench", "--fast"], "unrecognized arguments: --fast"),
 ]
 

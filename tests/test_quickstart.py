@@ -45,7 +45,7 @@ def test_quickstart_runs_end_to_end_at_toy_size(tmp_path, capsys):
         from icecube import dataio, icetray
     except ImportError:
         pytest.skip("icecube is not importable: the quickstart's I3 tray stage was skipped")
-    frames = [f for f in dataio.I3File(str(out / "i3" / "reconstructed.i3"))
+    frames = [f for f in dataio.I3File(str(out / "i3" / "reconstructed.i3.zst"))
               if f.Stop == icetray.I3Frame.Physics and "LLPGapReco_Params" in f]
     assert len(frames) == 12
     assert all(f["LLPGapReco_Params"]["status"] == 0 for f in frames)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from ..core.version import __version__
 
@@ -54,7 +54,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
-    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:  # type: ignore[override]
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Optional[argparse.Namespace] = None
+    ) -> argparse.Namespace:
         """As ``ArgumentParser.parse_args``; unknown arguments are reported by the subcommand."""
         ns, extra = self.parse_known_args(args, namespace)
         if extra:
@@ -63,8 +65,9 @@ class Parser(argparse.ArgumentParser):
         return ns
 
 
-def _number(kind: Callable[[str], float], ok: Callable[[float], bool], rule: str):
-    def parse(text: str):
+def _number(kind: Callable[[str], Any], ok: Callable[[Any], bool], rule: str
+            ) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
@@ -90,7 +93,7 @@ def device(text: str) -> str:
     return text
 
 
-def _command(sub: argparse._SubParsersAction, name: str, **kw) -> argparse.ArgumentParser:
+def _command(sub: argparse._SubParsersAction, name: str, **kw: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(name, **kw)
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show the full traceback of an error")

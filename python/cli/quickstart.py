@@ -30,7 +30,7 @@ from ..data.parquet import write_simulated_folder
 from ..evaluation.evaluate import evaluate
 from ..evaluation.predictions import predict_folder
 from ..model.bundle import load_bundle
-from ..training import train
+from ..training import TrainConfig, train
 from ..training.config import QUICK, load_train_config
 from ..training.ddp import resolve_device
 from . import checks
@@ -56,7 +56,7 @@ def _stage(name: str) -> None:
     print(f"\n== {name}", flush=True)
 
 
-def _simulate(out: pathlib.Path, args) -> tuple[pathlib.Path, pathlib.Path]:
+def _simulate(out: pathlib.Path, args: argparse.Namespace) -> tuple[pathlib.Path, pathlib.Path]:
 
     folders = {"train": (args.train_events, args.seed), "test": (args.test_events, args.seed + 1)}
     for name, (n, seed) in folders.items():
@@ -100,6 +100,8 @@ def _train(data: pathlib.Path, run: pathlib.Path, args: argparse.Namespace, devi
               f"{banner}", flush=True)
         logger.warning("%s training stopped by the safety limit after %d of %d steps", loss,
                        result.global_step, args.steps)
+    if result.bundle_path is None:  # only a DDP rank other than 0 writes no bundle
+        raise RuntimeError(f"{loss} training wrote no model bundle")
     return pathlib.Path(result.bundle_path), record
 
 
@@ -119,7 +121,7 @@ def expected_minutes(args: argparse.Namespace) -> float:
     return (train_s + other_s) / 60
 
 
-def quick_config(**overrides):
+def quick_config(**overrides: Any) -> TrainConfig:
     """``configs/train_quick.yaml`` (its Python mirror when installed without configs/)."""
 
     path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "train_quick.yaml"
