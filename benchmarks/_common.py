@@ -29,8 +29,12 @@ def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
 
 def stamp_rows(rows: list, date: str, command: str) -> list:
     """Each row (a dict) with the ``date`` and ``command`` of the run that measured it."""
-    return [{**r, "date": r.get("date", date), "command": r.get("command", command)}
-            if isinstance(r, dict) else r for r in rows]
+    return [
+        {**r, "date": r.get("date", date), "command": r.get("command", command)}
+        if isinstance(r, dict)
+        else r
+        for r in rows
+    ]
 
 
 def run_stamp() -> tuple[str, str]:

@@ -162,8 +162,9 @@ def run(quick: bool = False) -> list[dict]:
     if jammy_available():
         rows.append(_jammy_row(quick))
     else:
-        print("jammy_flows is not importable here: no jammy_marginal_moments_300 row",
-              file=sys.stderr)
+        print(
+            "jammy_flows is not importable here: no jammy_marginal_moments_300 row", file=sys.stderr
+        )
     return rows
 
 

@@ -54,8 +54,11 @@ class OriginalAccess:
 
     def __init__(self, folder: str, norm: dict) -> None:
         self.index = pd.read_parquet(os.path.join(folder, "indexfile.pq"))
-        self.files = sorted(f for f in glob.glob(os.path.join(folder, "*.pq"))
-                            if os.path.basename(f) not in ("indexfile.pq", "filelist.pq"))
+        self.files = sorted(
+            f
+            for f in glob.glob(os.path.join(folder, "*.pq"))
+            if os.path.basename(f) not in ("indexfile.pq", "filelist.pq")
+        )
         with open(os.path.join(folder, "feature_indices.yaml")) as fh:
             self.fi = yaml.safe_load(fh)
         self.norm = norm
@@ -107,14 +110,24 @@ def _best_rate(fn, repeats: int) -> dict:
         n = fn()
         cpu.append(n / (time.process_time() - c0))
         wall.append(n / (time.perf_counter() - t0))
-    return {"cpu": max(cpu), "cpu_median": float(np.median(cpu)), "wall": max(wall),
-            "wall_median": float(np.median(wall))}
+    return {
+        "cpu": max(cpu),
+        "cpu_median": float(np.median(cpu)),
+        "wall": max(wall),
+        "wall_median": float(np.median(wall)),
+    }
 
 
 def _row(name: str, r: dict, **extra) -> dict:
-    return {"name": name, "value": round(r["cpu"]), "unit": "events/s/core",
-            "median_of_runs": round(r["cpu_median"]), "wall_clock_best": round(r["wall"]),
-            "wall_clock_median": round(r["wall_median"]), **extra}
+    return {
+        "name": name,
+        "value": round(r["cpu"]),
+        "unit": "events/s/core",
+        "median_of_runs": round(r["cpu_median"]),
+        "wall_clock_best": round(r["wall"]),
+        "wall_clock_median": round(r["wall_median"]),
+        **extra,
+    }
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -131,17 +144,27 @@ def run(quick: bool = False) -> list[dict]:
         folder = os.path.join(tmp, "folder")
         write_simulated_folder(folder, n_events, seed=0, events_per_file=per_file, progress=False)
         norm = compute_normalization(folder)
-        common = {"events_in_folder": n_events, "events_per_file": per_file, "batch_size": BATCH,
-                  "median_doms": _median_doms(folder),
-                  "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]}
+        common = {
+            "events_in_folder": n_events,
+            "events_per_file": per_file,
+            "batch_size": BATCH,
+            "median_doms": _median_doms(folder),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min": os.getloadavg()[0],
+        }
         # the baseline is slow: time it on a subset of whole files
         n_orig = min(n_events, 2 * per_file)
         original = OriginalAccess(folder, norm.to_dict())
         orig = _best_rate(lambda: original.epoch(n_orig), repeats)
-        ds = LLPDataset(os.path.join(folder, "indexfile.pq"), glob.glob(folder + "/*.pq"),
-                        os.path.join(folder, "feature_indices.yaml"),
-                        normalization_args=norm.to_dict(), dtype=torch.float32,
-                        shuffle_files=True, seed=0)
+        ds = LLPDataset(
+            os.path.join(folder, "indexfile.pq"),
+            glob.glob(folder + "/*.pq"),
+            os.path.join(folder, "feature_indices.yaml"),
+            normalization_args=norm.to_dict(),
+            dtype=torch.float32,
+            shuffle_files=True,
+            seed=0,
+        )
         dl = DataLoader(ds, batch_size=BATCH, shuffle=False, collate_fn=llp_collate_fn)
         loader = PackedLoader(folder, LoaderConfig(batch_size=BATCH, seed=0), norm)
 
@@ -159,11 +182,20 @@ def run(quick: bool = False) -> list[dict]:
         _row("original_pandas_iloc", orig, events_timed=n_orig, **common),
         _row("llp_dataset_collate", ds_r, **common),
         _row("packed_loader", packed, **common),
-        {"name": "packed_vs_original", "value": round(packed["cpu"] / orig["cpu"], 1),
-         "unit": "x", "target": ">= 30",
-         "wall_clock_ratio": round(packed["wall"] / orig["wall"], 1), **common},
-        {"name": "llp_dataset_vs_original", "value": round(ds_r["cpu"] / orig["cpu"], 1),
-         "unit": "x", **common},
+        {
+            "name": "packed_vs_original",
+            "value": round(packed["cpu"] / orig["cpu"], 1),
+            "unit": "x",
+            "target": ">= 30",
+            "wall_clock_ratio": round(packed["wall"] / orig["wall"], 1),
+            **common,
+        },
+        {
+            "name": "llp_dataset_vs_original",
+            "value": round(ds_r["cpu"] / orig["cpu"], 1),
+            "unit": "x",
+            **common,
+        },
     ]
     return rows
 

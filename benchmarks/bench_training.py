@@ -34,8 +34,9 @@ def _timed(fn) -> tuple[float, float]:
 
 
 def _train_rows(folder: str, out: pathlib.Path, flow_dtype: str, steps: int) -> list[dict]:
-    cfg = TrainConfig.from_dict(dict(QUICK, progress=False, flow_dtype=flow_dtype,
-                                     max_minutes=None, init_labels=500))
+    cfg = TrainConfig.from_dict(
+        dict(QUICK, progress=False, flow_dtype=flow_dtype, max_minutes=None, init_labels=500)
+    )
     trainer = Trainer(folder, out, cfg)
     batches = [b for _, b in zip(range(steps + 2), trainer.train_loader)]
     for b in batches[:2]:  # warm-up
@@ -47,24 +48,45 @@ def _train_rows(folder: str, out: pathlib.Path, flow_dtype: str, steps: int) -> 
             trainer.train_step(b)
 
     wall, cpu = _timed(loop)
-    ctx = {"batch_size": cfg.batch_size, "steps": len(batches) - 2, "flow_dtype": flow_dtype,
-           "threads": torch.get_num_threads(), "backend": trainer.attention_backend}
+    ctx = {
+        "batch_size": cfg.batch_size,
+        "steps": len(batches) - 2,
+        "flow_dtype": flow_dtype,
+        "threads": torch.get_num_threads(),
+        "backend": trainer.attention_backend,
+    }
     rows = [
-        {"name": f"train step, quick model, {flow_dtype} flow", "value": n / wall,
-         "unit": "events/s", **ctx},
-        {"name": f"train step, quick model, {flow_dtype} flow (per CPU-second)",
-         "value": n / cpu, "unit": "events/CPU-s", **ctx},
+        {
+            "name": f"train step, quick model, {flow_dtype} flow",
+            "value": n / wall,
+            "unit": "events/s",
+            **ctx,
+        },
+        {
+            "name": f"train step, quick model, {flow_dtype} flow (per CPU-second)",
+            "value": n / cpu,
+            "unit": "events/CPU-s",
+            **ctx,
+        },
     ]
     if flow_dtype == "float64":
         w, _ = _timed(lambda: trainer.save_checkpoint("bench"))
         size = (out / "checkpoints" / "bench.pt").stat().st_size / 2**20
-        rows.append({"name": "atomic checkpoint write", "value": 1e3 * w, "unit": "ms",
-                     "size_MB": size})
+        rows.append(
+            {"name": "atomic checkpoint write", "value": 1e3 * w, "unit": "ms", "size_MB": size}
+        )
         from llp_gap_reco.bundle import ModelBundle
 
         m = trainer.model.eval()
-        bundle = ModelBundle(m.encoder, m.head, "flow", trainer.feature_config,
-                             trainer.feature_indices, trainer.normalization, {})
+        bundle = ModelBundle(
+            m.encoder,
+            m.head,
+            "flow",
+            trainer.feature_config,
+            trainer.feature_indices,
+            trainer.normalization,
+            {},
+        )
         path = save_bundle(bundle, out / "model.pt")
         rows += _inference_rows(folder, bundle, out)
         rows[-1]["bundle"] = str(path.name)
@@ -72,8 +94,9 @@ def _train_rows(folder: str, out: pathlib.Path, flow_dtype: str, steps: int) -> 
 
 
 def _inference_rows(folder: str, bundle, out: pathlib.Path) -> list[dict]:
-    loader = PackedLoader(folder, LoaderConfig(batch_size=256, shuffle=False), bundle.normalization,
-                          targets=False)
+    loader = PackedLoader(
+        folder, LoaderConfig(batch_size=256, shuffle=False), bundle.normalization, targets=False
+    )
     batches = list(loader)
     n = sum(b.batch_size for b in batches)
     bundle.reconstruct(batches[0], n_samples=512)  # warm-up
@@ -83,11 +106,14 @@ def _inference_rows(folder: str, bundle, out: pathlib.Path) -> list[dict]:
             bundle.reconstruct(b, n_samples=512)
 
     wall, cpu = _timed(rec)
-    pw, _ = _timed(lambda: predict_folder(bundle, folder, out / "preds.parquet",
-                                          progress=False))
+    pw, _ = _timed(lambda: predict_folder(bundle, folder, out / "preds.parquet", progress=False))
     return [
-        {"name": "reconstruct (encode + 512-point summary)", "value": n / wall,
-         "unit": "events/s", "events": n},
+        {
+            "name": "reconstruct (encode + 512-point summary)",
+            "value": n / wall,
+            "unit": "events/s",
+            "events": n,
+        },
         {"name": "reconstruct (per CPU-second)", "value": n / cpu, "unit": "events/CPU-s"},
         {"name": "predict to parquet, end to end", "value": n / pw, "unit": "events/s"},
     ]
@@ -111,8 +137,9 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['name']:<55s} {r['value']:>10.1f} {r['unit']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"rows": stamp_rows(rows, *run_stamp()), "quick": args.quick},
-                                  indent=2))
+    RESULTS.write_text(
+        json.dumps({"rows": stamp_rows(rows, *run_stamp()), "quick": args.quick}, indent=2)
+    )
     return 0
 
 

@@ -38,8 +38,16 @@ SAMPLES = 512
 def _model(tmp: pathlib.Path) -> str:
     data = tmp / "train"
     write_simulated_folder(str(data), 400, seed=3, events_per_file=200, progress=False)
-    res = train(data, tmp / "run", max_steps=2, epochs=1, progress=False, device="cpu",
-                init_labels=300, val_fraction=0.5)
+    res = train(
+        data,
+        tmp / "run",
+        max_steps=2,
+        epochs=1,
+        progress=False,
+        device="cpu",
+        init_labels=300,
+        val_fraction=0.5,
+    )
     return str(res.bundle_path)
 
 
@@ -50,11 +58,16 @@ def _stages(bundle, events, geometry) -> list[dict]:
     feats = [ex.extract(e.pulses, geometry).features for e in events]
     t_feat = time.perf_counter() - t0
     n = len(events)
-    rows.append({"name": "features (per-event extract, as in the module)",
-                 "value": n / t_feat, "unit": "events/s"})
+    rows.append(
+        {
+            "name": "features (per-event extract, as in the module)",
+            "value": n / t_feat,
+            "unit": "events/s",
+        }
+    )
     t_enc = t_flow = 0.0
     for b in range(0, n, BATCH):
-        chunk = feats[b:b + BATCH]
+        chunk = feats[b : b + BATCH]
         seqlens = torch.tensor([f.shape[0] for f in chunk])
         x = bundle.normalize(torch.from_numpy(np.concatenate(chunk)))
         t0 = time.perf_counter()
@@ -64,12 +77,23 @@ def _stages(bundle, events, geometry) -> list[dict]:
             bundle.head.summarize(enc.to(bundle.head.dtype), n_samples=SAMPLES, seed=0)
         t_flow += time.perf_counter() - t1
         t_enc += t1 - t0
-    rows.append({"name": f"encoder (batch {BATCH}, {bundle.attention_backend})",
-                 "value": n / t_enc, "unit": "events/s"})
-    rows.append({"name": f"flow summary ({SAMPLES} Sobol samples)", "value": n / t_flow,
-                 "unit": "events/s"})
-    rows.append({"name": "features + encoder + flow (no I/O)",
-                 "value": n / (t_feat + t_enc + t_flow), "unit": "events/s"})
+    rows.append(
+        {
+            "name": f"encoder (batch {BATCH}, {bundle.attention_backend})",
+            "value": n / t_enc,
+            "unit": "events/s",
+        }
+    )
+    rows.append(
+        {"name": f"flow summary ({SAMPLES} Sobol samples)", "value": n / t_flow, "unit": "events/s"}
+    )
+    rows.append(
+        {
+            "name": "features + encoder + flow (no I/O)",
+            "value": n / (t_feat + t_enc + t_flow),
+            "unit": "events/s",
+        }
+    )
     return rows
 
 
@@ -78,8 +102,13 @@ def _tray(model: str, tmp: pathlib.Path, n: int) -> list[dict]:
         from icecube import dataio  # noqa: F401
         from icecube.icetray import I3Tray
     except ImportError:
-        return [{"name": "tray (icecube not importable here)", "value": float("nan"),
-                 "unit": "events/s"}]
+        return [
+            {
+                "name": "tray (icecube not importable here)",
+                "value": float("nan"),
+                "unit": "events/s",
+            }
+        ]
     from llp_gap_reco import LLPGapReco
     from llp_gap_reco.i3.simulated_i3 import write_simulated_i3
 
@@ -90,8 +119,15 @@ def _tray(model: str, tmp: pathlib.Path, n: int) -> list[dict]:
         tray = I3Tray()
         tray.AddModule("I3Reader", "reader", Filename=i3)
         if with_reco:
-            tray.AddModule(LLPGapReco, "reco", ModelPath=model, BatchSize=BATCH,
-                           SubEventStream="InIceSplit", Samples=SAMPLES, Device="cpu")
+            tray.AddModule(
+                LLPGapReco,
+                "reco",
+                ModelPath=model,
+                BatchSize=BATCH,
+                SubEventStream="InIceSplit",
+                Samples=SAMPLES,
+                Device="cpu",
+            )
         t0 = time.perf_counter()
         tray.Execute()
         return time.perf_counter() - t0
@@ -99,10 +135,18 @@ def _tray(model: str, tmp: pathlib.Path, n: int) -> list[dict]:
     t_read = execute(False)
     t_all = execute(True)
     return [
-        {"name": "tray: I3Reader + LLPGapReco", "value": n / t_all, "unit": "events/s",
-         "events": n},
-        {"name": "tray: LLPGapReco alone (reader time subtracted)",
-         "value": n / max(t_all - t_read, 1e-9), "unit": "events/s", "events": n},
+        {
+            "name": "tray: I3Reader + LLPGapReco",
+            "value": n / t_all,
+            "unit": "events/s",
+            "events": n,
+        },
+        {
+            "name": "tray: LLPGapReco alone (reader time subtracted)",
+            "value": n / max(t_all - t_read, 1e-9),
+            "unit": "events/s",
+            "events": n,
+        },
     ]
 
 
@@ -110,8 +154,11 @@ def _real_files() -> list[pathlib.Path]:
     folder = os.environ.get("LLP_GAP_RECO_REAL_I3_DIR")
     if not folder:
         return []
-    return sorted(p for p in pathlib.Path(folder).glob("**/*.i3*")
-                  if "GeoCalib" not in p.name and "upgrade" not in p.name.lower())
+    return sorted(
+        p
+        for p in pathlib.Path(folder).glob("**/*.i3*")
+        if "GeoCalib" not in p.name and "upgrade" not in p.name.lower()
+    )
 
 
 def _ic86_table() -> pathlib.Path | None:
@@ -129,8 +176,13 @@ def _real_tray(model: str, tmp: pathlib.Path, n_target: int) -> list[dict]:
     files = _real_files()
     table = _ic86_table()
     if not files or table is None:
-        return [{"name": "real files (set LLP_GAP_RECO_REAL_I3_DIR and LLP_GAP_RECO_IC86_TABLE)",
-                 "value": float("nan"), "unit": "events/s"}]
+        return [
+            {
+                "name": "real files (set LLP_GAP_RECO_REAL_I3_DIR and LLP_GAP_RECO_IC86_TABLE)",
+                "value": float("nan"),
+                "unit": "events/s",
+            }
+        ]
     from icecube import dataio
     from icecube.icetray import I3Tray
     from llp_gap_reco import LLPGapReco
@@ -152,9 +204,16 @@ def _real_tray(model: str, tmp: pathlib.Path, n_target: int) -> list[dict]:
         tray = I3Tray()
         tray.AddModule("I3Reader", "reader", Filename=path)
         if with_reco:
-            tray.AddModule(LLPGapReco, "reco", ModelPath=model, BatchSize=BATCH,
-                           Pulses="InIcePulses", Samples=SAMPLES, Device="cpu",
-                           GeometryTable=str(table))
+            tray.AddModule(
+                LLPGapReco,
+                "reco",
+                ModelPath=model,
+                BatchSize=BATCH,
+                Pulses="InIcePulses",
+                Samples=SAMPLES,
+                Device="cpu",
+                GeometryTable=str(table),
+            )
         t0 = time.perf_counter()
         tray.Execute()
         return time.perf_counter() - t0
@@ -163,13 +222,27 @@ def _real_tray(model: str, tmp: pathlib.Path, n_target: int) -> list[dict]:
     t_all = execute(True)
     names = ",".join(p.name.split("_first")[0] for p in files)
     return [
-        {"name": "real frames: I3Reader alone", "value": n / t_read, "unit": "events/s",
-         "events": n, "files": names},
-        {"name": "real frames: I3Reader + LLPGapReco", "value": n / t_all, "unit": "events/s",
-         "events": n, "files": names},
-        {"name": "real frames: LLPGapReco alone (reader time subtracted)",
-         "value": n / max(t_all - t_read, 1e-9), "unit": "events/s", "events": n,
-         "files": names},
+        {
+            "name": "real frames: I3Reader alone",
+            "value": n / t_read,
+            "unit": "events/s",
+            "events": n,
+            "files": names,
+        },
+        {
+            "name": "real frames: I3Reader + LLPGapReco",
+            "value": n / t_all,
+            "unit": "events/s",
+            "events": n,
+            "files": names,
+        },
+        {
+            "name": "real frames: LLPGapReco alone (reader time subtracted)",
+            "value": n / max(t_all - t_read, 1e-9),
+            "unit": "events/s",
+            "events": n,
+            "files": names,
+        },
     ]
 
 
@@ -188,8 +261,13 @@ def run(quick: bool = False) -> list[dict]:
             pass
         else:
             rows += _real_tray(model, tmp, n)
-    ctx = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-           "load_avg_1min": os.getloadavg()[0], "batch_size": BATCH, "samples": SAMPLES}
+    ctx = {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1min": os.getloadavg()[0],
+        "batch_size": BATCH,
+        "samples": SAMPLES,
+    }
     return [dict(r, **ctx) for r in rows]
 
 

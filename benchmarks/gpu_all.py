@@ -50,13 +50,22 @@ from llp_gap_reco.training.config import QUICK  # noqa: E402
 
 
 def environment(device: str) -> list[dict]:
-    row = {"name": "environment", "value": platform.node(), "unit": "",
-           "torch": torch.__version__, "python": platform.python_version(),
-           "cpu_count": os.cpu_count(), "device": device}
+    row = {
+        "name": "environment",
+        "value": platform.node(),
+        "unit": "",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+    }
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
-        row.update(gpu=props.name, gpu_memory_GiB=round(props.total_memory / 2**30, 1),
-                   cuda=torch.version.cuda)
+        row.update(
+            gpu=props.name,
+            gpu_memory_GiB=round(props.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
+        )
     try:
         import xformers
 
@@ -67,14 +76,32 @@ def environment(device: str) -> list[dict]:
 
 
 def cuda_tests(log: pathlib.Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-rs", "-p", "no:cacheprovider",
-           str(ROOT / "tests")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "cuda",
+        "-q",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+        str(ROOT / "tests"),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     log.write_text(proc.stdout + proc.stderr)
     last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return [{"name": "pytest -m cuda", "value": last, "unit": "", "returncode": proc.returncode,
-             "seconds": round(time.perf_counter() - t0, 1), "log": log.name}]
+    return [
+        {
+            "name": "pytest -m cuda",
+            "value": last,
+            "unit": "",
+            "returncode": proc.returncode,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "log": log.name,
+        }
+    ]
 
 
 def flow_rows(device: str, sizes: list[int]) -> list[dict]:
@@ -87,57 +114,86 @@ def flow_rows(device: str, sizes: list[int]) -> list[dict]:
         for b in sizes if dev != "cpu" else sizes[:1]:
             enc = torch.randn(b, 100, dtype=torch.float64, device=dev)
             for dtype in (torch.float32, torch.float64):
+
                 def go(f=f, enc=enc, dtype=dtype, b=b):
                     with torch.inference_mode():
                         f.summarize(enc, n_samples=512, dtype=dtype, chunk_size=max(128, b))
+
                 t = cuda_time(go, repeats=5, warmup=1)
-                rows.append({"name": f"flow summary 512 pts/{dev}/{b}/{str(dtype)[6:]}",
-                             "value": round(b / t, 1), "unit": "events/s", "device": dev,
-                             "batch": b, "threads": torch.get_num_threads()})
+                rows.append(
+                    {
+                        "name": f"flow summary 512 pts/{dev}/{b}/{str(dtype)[6:]}",
+                        "value": round(b / t, 1),
+                        "unit": "events/s",
+                        "device": dev,
+                        "batch": b,
+                        "threads": torch.get_num_threads(),
+                    }
+                )
     return rows
 
 
 def _folder(tmp: pathlib.Path, n: int) -> str:
     path = tmp / "sim"
     if not path.exists():
-        write_simulated_folder(str(path), n, seed=7, events_per_file=max(50, n // 8),
-                               progress=False)
+        write_simulated_folder(
+            str(path), n, seed=7, events_per_file=max(50, n // 8), progress=False
+        )
     return str(path)
 
 
-def _trainer(folder: str, out: pathlib.Path, device: str, amp: str, batch: int,
-             default_model: bool) -> Trainer:
+def _trainer(
+    folder: str, out: pathlib.Path, device: str, amp: str, batch: int, default_model: bool
+) -> Trainer:
     base = {} if default_model else dict(QUICK)
-    cfg = TrainConfig.from_dict(dict(base, progress=False, max_minutes=None, init_labels=500,
-                                     device=device, amp=amp, batch_size=batch,
-                                     val_fraction=0.2))
+    cfg = TrainConfig.from_dict(
+        dict(
+            base,
+            progress=False,
+            max_minutes=None,
+            init_labels=500,
+            device=device,
+            amp=amp,
+            batch_size=batch,
+            val_fraction=0.2,
+        )
+    )
     return Trainer(folder, out, cfg)
 
 
-def reconstruct_rows(folder: str, tmp: pathlib.Path, device: str, sizes: list[int]
-                     ) -> list[dict]:
+def reconstruct_rows(folder: str, tmp: pathlib.Path, device: str, sizes: list[int]) -> list[dict]:
     from llp_gap_reco.bundle import ModelBundle
     from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
     tr = _trainer(folder, tmp / "rec", "cpu", "none", 64, default_model=True)
     m = tr.model.eval()
-    bundle = ModelBundle(m.encoder, m.head, "flow", tr.feature_config, tr.feature_indices,
-                         tr.normalization, {})
-    raw = PackedLoader(folder, LoaderConfig(batch_size=max(sizes), shuffle=False, world_size=1,
-                                            rank=0), targets=False)
+    bundle = ModelBundle(
+        m.encoder, m.head, "flow", tr.feature_config, tr.feature_indices, tr.normalization, {}
+    )
+    raw = PackedLoader(
+        folder,
+        LoaderConfig(batch_size=max(sizes), shuffle=False, world_size=1, rank=0),
+        targets=False,
+    )
     batch = next(iter(raw))
     cu = torch.cat([batch.seqlens.new_zeros(1), batch.seqlens.cumsum(0)]).tolist()
-    feats = [batch.x[cu[i]:cu[i + 1]].numpy() for i in range(batch.batch_size)]
+    feats = [batch.x[cu[i] : cu[i + 1]].numpy() for i in range(batch.batch_size)]
     rows = []
     for dev in dict.fromkeys([device, "cpu"]):
         bundle.to(dev)
         for b in sizes if dev != "cpu" else sizes[:1]:
             part = feats[:b]
-            t = cuda_time(lambda part=part: bundle.reconstruct_features(part), repeats=5,
-                          warmup=1)
-            rows.append({"name": f"reconstruct (encode + summary)/{dev}/{len(part)}",
-                         "value": round(len(part) / t, 1), "unit": "events/s", "device": dev,
-                         "batch": len(part), "model": "default encoder + gggggt"})
+            t = cuda_time(lambda part=part: bundle.reconstruct_features(part), repeats=5, warmup=1)
+            rows.append(
+                {
+                    "name": f"reconstruct (encode + summary)/{dev}/{len(part)}",
+                    "value": round(len(part) / t, 1),
+                    "unit": "events/s",
+                    "device": dev,
+                    "batch": len(part),
+                    "model": "default encoder + gggggt",
+                }
+            )
     return rows
 
 
@@ -146,8 +202,9 @@ def training_rows(folder: str, tmp: pathlib.Path, device: str, steps: int) -> li
     for default_model, batch in ((False, 32), (False, 256), (True, 64), (True, 256)):
         for amp in ("none", "bf16"):
             tag = f"{'default' if default_model else 'quick'}/{batch}/{amp}"
-            tr = _trainer(folder, tmp / f"tr_{tag.replace('/', '_')}", device, amp, batch,
-                          default_model)
+            tr = _trainer(
+                folder, tmp / f"tr_{tag.replace('/', '_')}", device, amp, batch, default_model
+            )
             batches: list = []
             while len(batches) < steps + 1:  # several passes when the folder is small
                 batches += list(itertools.islice(tr.train_loader, steps + 1 - len(batches)))
@@ -159,9 +216,16 @@ def training_rows(folder: str, tmp: pathlib.Path, device: str, steps: int) -> li
                     tr.train_step(b)
 
             t = cuda_time(loop, repeats=1, warmup=0)
-            rows.append({"name": f"train step/{tag}", "value": round(n / t, 1),
-                         "unit": "events/s", "steps_per_s": round(steps / t, 2),
-                         "backend": tr.attention_backend, "device": device})
+            rows.append(
+                {
+                    "name": f"train step/{tag}",
+                    "value": round(n / t, 1),
+                    "unit": "events/s",
+                    "steps_per_s": round(steps / t, 2),
+                    "backend": tr.attention_backend,
+                    "device": device,
+                }
+            )
     return rows
 
 
@@ -170,10 +234,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=pathlib.Path, default=HERE / "results" / "gpu.json")
     p.add_argument("--budget-s", type=float, default=480.0)
     p.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: try the script")
-    p.add_argument("--encoder-batches", default="256,1024,4096",
-                   help="batch sizes of the encoder section")
-    p.add_argument("--sections", default="environment,tests,encoder,flow,reconstruct,training",
-                   help="comma-separated subset of the sections, in the order above")
+    p.add_argument(
+        "--encoder-batches", default="256,1024,4096", help="batch sizes of the encoder section"
+    )
+    p.add_argument(
+        "--sections",
+        default="environment,tests,encoder,flow,reconstruct,training",
+        help="comma-separated subset of the sections, in the order above",
+    )
     args = p.parse_args(argv)
     dry = args.dry_run
     device = "cpu" if dry else "cuda"
@@ -187,12 +255,19 @@ def main(argv=None) -> int:
     sections: list[tuple[str, Callable[[], list[dict]]]] = [
         ("environment", lambda: environment(device)),
         ("tests", lambda: [] if dry else cuda_tests(args.out.with_suffix(".pytest.log"))),
-        ("encoder", lambda: encoder_rows(quick=dry, device=device,
-                                         batch_sizes=[32] if dry else [
-                                             int(v) for v in args.encoder_batches.split(",")])),
+        (
+            "encoder",
+            lambda: encoder_rows(
+                quick=dry,
+                device=device,
+                batch_sizes=[32] if dry else [int(v) for v in args.encoder_batches.split(",")],
+            ),
+        ),
         ("flow", lambda: flow_rows(device, [64] if dry else [1024, 8192])),
-        ("reconstruct", lambda: reconstruct_rows(folder, tmp, device,
-                                                 [64] if dry else [256, 1024, 4096])),
+        (
+            "reconstruct",
+            lambda: reconstruct_rows(folder, tmp, device, [64] if dry else [256, 1024, 4096]),
+        ),
         ("training", lambda: training_rows(folder, tmp, device, 2 if dry else 20)),
     ]
     wanted = set(args.sections.split(","))
@@ -201,15 +276,28 @@ def main(argv=None) -> int:
             continue
         elapsed = time.perf_counter() - t_start
         if elapsed > args.budget_s:
-            rows.append({"section": name, "name": f"{name}: skipped", "value": None, "unit": "",
-                         "reason": f"budget of {args.budget_s:.0f} s spent"})
+            rows.append(
+                {
+                    "section": name,
+                    "name": f"{name}: skipped",
+                    "value": None,
+                    "unit": "",
+                    "reason": f"budget of {args.budget_s:.0f} s spent",
+                }
+            )
             continue
         t0 = time.perf_counter()
         try:
             new = fn()
         except Exception as err:  # noqa: BLE001 - one section's failure must not hide the rest
-            new = [{"name": f"{name}: FAILED", "value": f"{type(err).__name__}: {err}",
-                    "unit": "", "traceback": traceback.format_exc()}]
+            new = [
+                {
+                    "name": f"{name}: FAILED",
+                    "value": f"{type(err).__name__}: {err}",
+                    "unit": "",
+                    "traceback": traceback.format_exc(),
+                }
+            ]
         for r in new:
             r.setdefault("section", name)
         rows += new

@@ -75,8 +75,15 @@ def check_agreement(device: torch.device, backends: list[str]) -> list[dict]:
             try:
                 rel = float((model(x, seqlens) - ref).abs().max() / ref.abs().max())
             except Exception as err:  # noqa: BLE001 - e.g. an xformers build without kernels
-                rows.append({"name": f"agreement/{name}_vs_padded", "value": None, "unit": "rel",
-                             "ok": False, "error": f"{type(err).__name__}: {err}"[:300]})
+                rows.append(
+                    {
+                        "name": f"agreement/{name}_vs_padded",
+                        "value": None,
+                        "unit": "rel",
+                        "ok": False,
+                        "error": f"{type(err).__name__}: {err}"[:300],
+                    }
+                )
                 continue
             rows.append(
                 {
@@ -101,8 +108,9 @@ def time_point(model, x, seqlens, train: bool, repeats: int) -> float:
     return cuda_time(step, repeats)
 
 
-def run(quick: bool = False, device: str = "cuda", batch_sizes: Optional[list[int]] = None
-        ) -> list[dict]:
+def run(
+    quick: bool = False, device: str = "cuda", batch_sizes: Optional[list[int]] = None
+) -> list[dict]:
     """Rows of the agreement checks and the timings (``device="cpu"`` only to try the script)."""
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -163,9 +171,15 @@ def run(quick: bool = False, device: str = "cuda", batch_sizes: Optional[list[in
                             )
                             continue
                         except (NotImplementedError, RuntimeError) as err:
-                            rows.append({"name": f"{cfg}/{dname}/{b}/{backend}/{mode}",
-                                         "value": None, "unit": "events/s", **base,
-                                         "error": f"{type(err).__name__}: {err}"[:300]})
+                            rows.append(
+                                {
+                                    "name": f"{cfg}/{dname}/{b}/{backend}/{mode}",
+                                    "value": None,
+                                    "unit": "events/s",
+                                    **base,
+                                    "error": f"{type(err).__name__}: {err}"[:300],
+                                }
+                            )
                             continue
                         rows.append(
                             {

@@ -33,13 +33,16 @@ def render(results: dict) -> str:
     names = {r.get("name") for res in results["topics"].values() for r in res["rows"]}
     notes = []
     if "original_pandas_iloc" in names:
-        notes.append("The loader's baseline `original_pandas_iloc` is a re-creation of the "
-                     "original code's access pattern (pandas read per file, `iloc` per event, "
-                     "`np.stack`, `llp_collate_fn`; see `benchmarks/bench_loader.py`), not the "
-                     "original code itself; the speed-ups are against it.")
+        notes.append(
+            "The loader's baseline `original_pandas_iloc` is a re-creation of the "
+            "original code's access pattern (pandas read per file, `iloc` per event, "
+            "`np.stack`, `llp_collate_fn`; see `benchmarks/bench_loader.py`), not the "
+            "original code itself; the speed-ups are against it."
+        )
     if "jammy_marginal_moments_300" not in names:
-        notes.append("jammy_flows was not installed for this run, so the original flow's summary "
-                     "has no row.")
+        notes.append(
+            "jammy_flows was not installed for this run, so the original flow's summary has no row."
+        )
     lines = [
         f"Measured {m['date']} on {m['cpu_count']} CPU cores ({m['cpu']}), Python {m['python']}, "
         f"torch {m['torch']} with {m['torch_threads']} threads, load average "
@@ -53,8 +56,9 @@ def render(results: dict) -> str:
     ]
     for topic, res in results["topics"].items():
         for r in res["rows"]:
-            lines.append(f"| {topic} | {r.get('name', '')} | {_fmt(r.get('value'))} | "
-                         f"{r.get('unit', '')} |")
+            lines.append(
+                f"| {topic} | {r.get('name', '')} | {_fmt(r.get('value'))} | {r.get('unit', '')} |"
+            )
     return "\n".join(lines)
 
 
@@ -78,9 +82,13 @@ def render_gpu(full: list[dict], fixed: list[dict]) -> str:
     env = next(r for r in full if r["name"] == "environment")
     redone = {r["section"] for r in fixed} - {"environment"}
     rows = [r for r in full if r["section"] not in redone] + [
-        r for r in fixed if r["section"] in redone]
-    rows = [r for i, r in enumerate(rows)  # one gpu row per section
-            if r["name"] != "gpu" or all(q["name"] != "gpu" for q in rows[:i])]
+        r for r in fixed if r["section"] in redone
+    ]
+    rows = [
+        r
+        for i, r in enumerate(rows)  # one gpu row per section
+        if r["name"] != "gpu" or all(q["name"] != "gpu" for q in rows[:i])
+    ]
     enc = {r["name"]: r for r in rows if r["section"] == "encoder"}
     lines = [
         f"{env.get('gpu')} ({env.get('gpu_memory_GiB')} GiB), torch {env.get('torch')}, CUDA "
@@ -95,12 +103,21 @@ def render_gpu(full: list[dict], fixed: list[dict]) -> str:
     ]
     for key in dict.fromkeys("/".join(n.split("/")[:3]) for n in enc if n.count("/") == 4):
         cfg, dtype, batch = key.split("/")
-        vals = [_fmt((enc.get(f"{key}/{b}/{m}") or {}).get("value")) if enc.get(
-            f"{key}/{b}/{m}") else "-" for b in ("torch", "padded")
-            for m in ("inference", "train_step")]
+        vals = [
+            _fmt((enc.get(f"{key}/{b}/{m}") or {}).get("value"))
+            if enc.get(f"{key}/{b}/{m}")
+            else "-"
+            for b in ("torch", "padded")
+            for m in ("inference", "train_step")
+        ]
         lines.append(f"| {cfg} | {dtype} | {batch} | " + " | ".join(vals) + " |")
-    lines += ["", "Encoder rows in events/s. Other GPU rows:", "",
-              "| section | benchmark | value | unit |", "|---|---|---:|---|"]
+    lines += [
+        "",
+        "Encoder rows in events/s. Other GPU rows:",
+        "",
+        "| section | benchmark | value | unit |",
+        "|---|---|---:|---|",
+    ]
     for r in rows:
         if r["section"] in ("encoder", "environment"):
             continue
@@ -119,9 +136,11 @@ def _xformers_sentence(env: dict, rows: list[dict]) -> str:
         return f"xformers {version}: its agreement check passed and its rows are measured."
     error = str(failed[-1].get("error", "")).split(": ", 1)[-1]
     reason = error.split("cannot run: ", 1)[-1].split(" (", 1)[0]
-    return (f"xformers {version} was installed but could not run here (`{reason}`, from the "
-            "agreement check in the results), so the `torch` backend ran instead (the probe "
-            "falls back by itself).")
+    return (
+        f"xformers {version} was installed but could not run here (`{reason}`, from the "
+        "agreement check in the results), so the `torch` backend ran instead (the probe "
+        "falls back by itself)."
+    )
 
 
 def _replace(text: str, start: str, end: str, table: str) -> str:

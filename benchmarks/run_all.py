@@ -84,8 +84,10 @@ def main(argv=None) -> int:
             traceback.print_exc()
             failed.append(topic)
             continue
-        out["topics"][topic] = {"seconds": time.perf_counter() - t0,
-                                "rows": stamp_rows(rows, out["machine"]["date"], command)}
+        out["topics"][topic] = {
+            "seconds": time.perf_counter() - t0,
+            "rows": stamp_rows(rows, out["machine"]["date"], command),
+        }
     RESULTS.mkdir(exist_ok=True)
     name = "all_quick.json" if args.quick else "all.json"
     (RESULTS / name).write_text(json.dumps(out, indent=1, default=float))

@@ -15,5 +15,6 @@ def cli(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
     this process's import path."""
     cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "llp_gap_reco.cli.main"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )

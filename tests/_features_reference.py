@@ -77,8 +77,14 @@ def random_event(rng: np.random.Generator, geometry, n_doms: int, max_pulses: in
         pmt = rng.integers(0, 3, n) if rng.uniform() < 0.2 else np.zeros(n)
         out.append(
             np.column_stack(
-                [np.full(n, geometry.string[r]), np.full(n, geometry.om[r]), pmt, t, q,
-                 np.full(n, 3.0)]
+                [
+                    np.full(n, geometry.string[r]),
+                    np.full(n, geometry.om[r]),
+                    pmt,
+                    t,
+                    q,
+                    np.full(n, 3.0),
+                ]
             )
         )
     p = np.concatenate(out)

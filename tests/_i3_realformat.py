@@ -46,9 +46,13 @@ def geometry_with_mdoms(table: str | os.PathLike) -> Geometry:
     ic86 = Geometry.from_table(table)
     oms = np.array(list(MDOM_OMS))
     pos = np.column_stack([np.full(oms.size, 40.0), np.full(oms.size, -40.0), -200.0 - 10 * oms])
-    return Geometry(np.r_[ic86.string, np.full(oms.size, MDOM_STRING)], np.r_[ic86.om, oms],
-                    np.r_[ic86.pos, pos], np.r_[ic86.dom_type, np.full(oms.size, "mDOM")],
-                    source="IC86 table + 10 mDOMs")
+    return Geometry(
+        np.r_[ic86.string, np.full(oms.size, MDOM_STRING)],
+        np.r_[ic86.om, oms],
+        np.r_[ic86.pos, pos],
+        np.r_[ic86.dom_type, np.full(oms.size, "mDOM")],
+        source="IC86 table + 10 mDOMs",
+    )
 
 
 def _i3geometry(geometry: Geometry):
@@ -63,8 +67,11 @@ def _i3geometry(geometry: Geometry):
             phi = 2 * np.pi * pmt / len(pmts)
             d = 0.1 if len(pmts) > 1 else 0.0
             g.position = dataclasses.I3Position(x + d * np.cos(phi), y + d * np.sin(phi), z)
-            g.omtype = (dataclasses.I3OMGeo.OMType.mDOM if t == "mDOM"
-                        else dataclasses.I3OMGeo.OMType.IceCube)
+            g.omtype = (
+                dataclasses.I3OMGeo.OMType.mDOM
+                if t == "mDOM"
+                else dataclasses.I3OMGeo.OMType.IceCube
+            )
             g.area = 0.0444
             geo.omgeo[icetray.OMKey(int(s), int(o), pmt)] = g
     geo.start_time = dataclasses.I3Time(2020, 0)
@@ -110,8 +117,14 @@ def _window_map(rows):
     return out
 
 
-def write_realformat_i3(path: str, n_events: int, table: str | os.PathLike, seed: int = 1,
-                        run_id: int = 7, with_gcd: bool = True) -> list[Expected]:
+def write_realformat_i3(
+    path: str,
+    n_events: int,
+    table: str | os.PathLike,
+    seed: int = 1,
+    run_id: int = 7,
+    with_gcd: bool = True,
+) -> list[Expected]:
     """Write ``n_events`` DAQ events (with GCD, I and S frames) on the IC86 table ``table`` plus
     mDOMs to ``path``; return what every ``InIceSplit`` P frame holds, in file order."""
     from icecube import dataclasses, dataio, icetray
@@ -155,10 +168,16 @@ def write_realformat_i3(path: str, n_events: int, table: str | os.PathLike, seed
         p = ev.pulses.copy()
         if i % 3 == 0:  # pulses on mDOM PMTs (pmt != 0)
             k = int(rng.integers(3, 12))
-            md = np.column_stack([
-                np.full(k, MDOM_STRING), rng.choice(list(MDOM_OMS), k),
-                rng.integers(0, MDOM_PMTS, k), rng.uniform(p[:, 3].min(), p[:, 3].max(), k),
-                rng.uniform(0.2, 3.0, k), np.full(k, 5.0)])
+            md = np.column_stack(
+                [
+                    np.full(k, MDOM_STRING),
+                    rng.choice(list(MDOM_OMS), k),
+                    rng.integers(0, MDOM_PMTS, k),
+                    rng.uniform(p[:, 3].min(), p[:, 3].max(), k),
+                    rng.uniform(0.2, 3.0, k),
+                    np.full(k, 5.0),
+                ]
+            )
             p = np.concatenate([p, md])
         if i % 7 == 3:  # a few non-finite charges (removed by the feature cleaning)
             p[rng.choice(len(p), 3, replace=False), 4] = np.nan
@@ -181,8 +200,9 @@ def write_realformat_i3(path: str, n_events: int, table: str | os.PathLike, seed
             windows = np.concatenate([sat, err])
         push(q)
         t_split = np.quantile(p[:, 3], 0.9)
-        for sub, (stream, lo, hi) in enumerate([("InIceSplit", -np.inf, t_split),
-                                                ("InIceSplit", t_split, np.inf)]):
+        for sub, (stream, lo, hi) in enumerate(
+            [("InIceSplit", -np.inf, t_split), ("InIceSplit", t_split, np.inf)]
+        ):
             if sub == 1 and i % 2:
                 continue  # a second InIceSplit sub-event for every other Q frame
             fr = icetray.I3Frame(icetray.I3Frame.Physics)
@@ -193,22 +213,38 @@ def write_realformat_i3(path: str, n_events: int, table: str | os.PathLike, seed
             # masks need the Q frame's keys: build them on a frame that sees InIcePulses
             fr.merge(q)
             fr["SplitInIcePulses"] = dataclasses.I3RecoPulseSeriesMapMask(
-                fr, "InIcePulses", lambda om, idx, pulse, lo=lo, hi=hi: bool(lo <= pulse.time < hi))
+                fr, "InIcePulses", lambda om, idx, pulse, lo=lo, hi=hi: bool(lo <= pulse.time < hi)
+            )
             fr["SRTInIcePulses"] = dataclasses.I3RecoPulseSeriesMapMask(
-                fr, "SplitInIcePulses", lambda om, idx, pulse: idx % 2 == 0)
+                fr, "SplitInIcePulses", lambda om, idx, pulse: idx % 2 == 0
+            )
             fr["SplitInIcePulsesHLC"] = dataclasses.I3RecoPulseSeriesMapMask(
-                fr, "SplitInIcePulses", lambda om, idx, pulse: bool(pulse.flags & LC))
+                fr, "SplitInIcePulses", lambda om, idx, pulse: bool(pulse.flags & LC)
+            )
             fr["SplitInIcePulsesSLC"] = dataclasses.I3RecoPulseSeriesMapMask(
-                fr, "SplitInIcePulses", lambda om, idx, pulse: not pulse.flags & LC)
+                fr, "SplitInIcePulses", lambda om, idx, pulse: not pulse.flags & LC
+            )
             fr["SplitInIcePulsesHLCSLC"] = dataclasses.I3RecoPulseSeriesMapUnion(
-                fr, ["SplitInIcePulsesHLC", "SplitInIcePulsesSLC"])
+                fr, ["SplitInIcePulsesHLC", "SplitInIcePulsesSLC"]
+            )
             fr.purge(icetray.I3Frame.DAQ)
             push(push_pending)
             sel = (p[:, 3] >= lo) & (p[:, 3] < hi)
             split = p[sel]
             rank = _rank_in_dom(split)
-            expected.append(Expected(run_id, int(ev.event_id), sub, split, split[rank % 2 == 0],
-                                     split[lc[sel]], bad, windows, lc[sel]))
+            expected.append(
+                Expected(
+                    run_id,
+                    int(ev.event_id),
+                    sub,
+                    split,
+                    split[rank % 2 == 0],
+                    split[lc[sel]],
+                    bad,
+                    windows,
+                    lc[sel],
+                )
+            )
         null = icetray.I3Frame(icetray.I3Frame.Physics)
         nh = dataclasses.I3EventHeader(header)
         nh.sub_event_stream, nh.sub_event_id = "NullSplit", 0

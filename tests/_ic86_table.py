@@ -17,8 +17,10 @@ from llp_gap_reco.geometry import Geometry
 
 TABLE_ENV = "LLP_GAP_RECO_IC86_TABLE"
 REAL_DIR_ENV = "LLP_GAP_RECO_REAL_I3_DIR"
-NO_TABLE = (f"no surveyed IC86 table: download data/geometry_tables/icecube/icecube86.parquet "
-            f"of graphnet-team/graphnet and set {TABLE_ENV} to it")
+NO_TABLE = (
+    f"no surveyed IC86 table: download data/geometry_tables/icecube/icecube86.parquet "
+    f"of graphnet-team/graphnet and set {TABLE_ENV} to it"
+)
 
 # I3OMGeo.OMType codes as graphnet stores them in ``dom_type``
 IN_ICE_CODE, ICETOP_CODE = 20, 30
@@ -59,26 +61,35 @@ def write_graphnet_standin(path: os.PathLike | str) -> pathlib.Path:
     xy_of = {int(s): like.pos[like.string == s][0, :2] for s in surface}
     top_string = np.repeat(surface, len(ICETOP_OMS))
     top_om = np.tile(ICETOP_OMS, ICETOP_STATIONS)
-    top_pos = np.column_stack([np.array([xy_of[int(s)] for s in top_string]),
-                               ICETOP_Z + 0.5 * (top_om - 61)])
+    top_pos = np.column_stack(
+        [np.array([xy_of[int(s)] for s in top_string]), ICETOP_Z + 0.5 * (top_om - 61)]
+    )
     string = np.r_[like.string, top_string].astype(np.int64)
     pos = np.r_[like.pos, top_pos].astype(np.float32).astype(np.float64)
     n = len(string)
     in_ice = np.r_[np.ones(len(like), bool), np.zeros(len(top_string), bool)]
-    df = pd.DataFrame({
-        "dom_x": pos[:, 0], "dom_y": pos[:, 1], "dom_z": pos[:, 2],
-        "pmt_area": np.full(n, np.float32(0.0444), np.float64),
-        "rde": np.where(in_ice & np.isin(string, HIGH_QE_STRINGS), np.float32(1.35),
-                        1.0).astype(np.float64),
-        "string": string,
-        "pmt_number": np.zeros(n, np.int64),
-        "dom_number": np.r_[like.om, top_om].astype(np.int64),
-        "dom_type": np.where(in_ice, IN_ICE_CODE, ICETOP_CODE).astype(np.int64),
-        "pmt_dir_x": np.zeros(n), "pmt_dir_y": np.zeros(n), "pmt_dir_z": np.full(n, -1.0),
-        "sensor_id": np.arange(n, dtype=np.int64),
-        "dom_time": np.zeros(n, np.int64), "charge": np.zeros(n, np.int64),
-        "hlc": np.full(n, -1, np.int64),
-    })
+    df = pd.DataFrame(
+        {
+            "dom_x": pos[:, 0],
+            "dom_y": pos[:, 1],
+            "dom_z": pos[:, 2],
+            "pmt_area": np.full(n, np.float32(0.0444), np.float64),
+            "rde": np.where(
+                in_ice & np.isin(string, HIGH_QE_STRINGS), np.float32(1.35), 1.0
+            ).astype(np.float64),
+            "string": string,
+            "pmt_number": np.zeros(n, np.int64),
+            "dom_number": np.r_[like.om, top_om].astype(np.int64),
+            "dom_type": np.where(in_ice, IN_ICE_CODE, ICETOP_CODE).astype(np.int64),
+            "pmt_dir_x": np.zeros(n),
+            "pmt_dir_y": np.zeros(n),
+            "pmt_dir_z": np.full(n, -1.0),
+            "sensor_id": np.arange(n, dtype=np.int64),
+            "dom_time": np.zeros(n, np.int64),
+            "charge": np.zeros(n, np.int64),
+            "hlc": np.full(n, -1, np.int64),
+        }
+    )
     df.index = pd.MultiIndex.from_arrays([df.dom_x, df.dom_y, df.dom_z], names=["x", "y", "z"])
     path = pathlib.Path(path)
     df.to_parquet(path)

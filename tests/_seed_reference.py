@@ -45,8 +45,11 @@ def flow_state(ref: dict, meta: dict) -> dict:
 
 
 def encoder_state(ref: dict, prefix: str) -> dict:
-    return {k.split(":", 1)[1]: torch.from_numpy(v) for k, v in ref.items()
-            if k.startswith(prefix + ":")}
+    return {
+        k.split(":", 1)[1]: torch.from_numpy(v)
+        for k, v in ref.items()
+        if k.startswith(prefix + ":")
+    }
 
 
 def geometry(ref: dict) -> Geometry:
@@ -63,11 +66,24 @@ def write_original_files(ref: dict, meta: dict, out: pathlib.Path) -> dict:
     """The original training artefacts of the reference models (model YAMLs, state dicts,
     normalization_args.yaml, feature_indices.yaml, feature config text)."""
     out.mkdir(parents=True, exist_ok=True)
-    files = {n: out / n for n in ("model.yaml", "model_no_cnf.yaml", "model_best.pth",
-                                  "no_cnf_best.pth", "flow_best.pth", "normalization_args.yaml",
-                                  "feature_indices.yaml", "feature_config.yaml")}
-    files["model.yaml"].write_text(yaml.safe_dump(
-        {"settings": meta["encoder_settings"], "flow": {"flow_str": meta["flow_str"]}}))
+    files = {
+        n: out / n
+        for n in (
+            "model.yaml",
+            "model_no_cnf.yaml",
+            "model_best.pth",
+            "no_cnf_best.pth",
+            "flow_best.pth",
+            "normalization_args.yaml",
+            "feature_indices.yaml",
+            "feature_config.yaml",
+        )
+    }
+    files["model.yaml"].write_text(
+        yaml.safe_dump(
+            {"settings": meta["encoder_settings"], "flow": {"flow_str": meta["flow_str"]}}
+        )
+    )
     files["model_no_cnf.yaml"].write_text(yaml.safe_dump({"settings": meta["no_cnf_settings"]}))
     torch.save(encoder_state(ref, "enc"), files["model_best.pth"])
     torch.save(encoder_state(ref, "nocnf"), files["no_cnf_best.pth"])
@@ -86,15 +102,25 @@ def write_original_folder(ref: dict, meta: dict, out: pathlib.Path) -> pathlib.P
     n = len(ref["encoded_seqlens"])
     rows = []
     for e in range(n):
-        row = {"data_encoded": ref["encoded"][offsets[e]:offsets[e + 1]].tolist(), "run_id": 5,
-               "event_id": 100 + e}
+        row = {
+            "data_encoded": ref["encoded"][offsets[e] : offsets[e + 1]].tolist(),
+            "run_id": 5,
+            "event_id": 100 + e,
+        }
         row.update(zip(TARGETS, ref["labels"][e].tolist()))
         rows.append(row)
     pq.write_table(pa.Table.from_pylist(rows), out / "events.000000.pq")
-    pq.write_table(pa.table({"file_index": np.zeros(n, np.int64),
-                             "index_within_file": np.arange(n),
-                             "event_id": 100 + np.arange(n), "run_id": np.full(n, 5)}),
-                   out / "indexfile.pq")
+    pq.write_table(
+        pa.table(
+            {
+                "file_index": np.zeros(n, np.int64),
+                "index_within_file": np.arange(n),
+                "event_id": 100 + np.arange(n),
+                "run_id": np.full(n, 5),
+            }
+        ),
+        out / "indexfile.pq",
+    )
     with open(out / "feature_indices.yaml", "w") as fh:
         yaml.dump(meta["feature_indices_used"], fh)
     return out
@@ -108,4 +134,3 @@ def packed_items(ref: dict) -> tuple[torch.Tensor, torch.Tensor]:
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
-

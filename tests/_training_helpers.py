@@ -21,17 +21,29 @@ TINY_ENCODER = {
 
 
 def tiny_config(**changes) -> TrainConfig:
-    base = dict(epochs=2, batch_size=16, lr=3e-3, checkpoint_every=4, init_labels=200,
-                progress=False, val_fraction=0.2, shuffle_buffer=64, scheduler="plateau",
-                encoder=dict(TINY_ENCODER), flow={"flow_defs": "gggggt", "mlp_hidden_dims": [32]})
+    base = dict(
+        epochs=2,
+        batch_size=16,
+        lr=3e-3,
+        checkpoint_every=4,
+        init_labels=200,
+        progress=False,
+        val_fraction=0.2,
+        shuffle_buffer=64,
+        scheduler="plateau",
+        encoder=dict(TINY_ENCODER),
+        flow={"flow_defs": "gggggt", "mlp_hidden_dims": [32]},
+    )
     base.update(changes)
     return TrainConfig(**base)
 
 
-def make_folder(path: pathlib.Path, n_events: int = 240, events_per_file: int = 40,
-                seed: int = 5) -> str:
-    write_simulated_folder(str(path), n_events, seed=seed, events_per_file=events_per_file,
-                           progress=False)
+def make_folder(
+    path: pathlib.Path, n_events: int = 240, events_per_file: int = 40, seed: int = 5
+) -> str:
+    write_simulated_folder(
+        str(path), n_events, seed=seed, events_per_file=events_per_file, progress=False
+    )
     return str(path)
 
 
@@ -64,7 +76,12 @@ def make_bundle(folder: str, kind: str = "flow", seed: int = 0):
     head = build_head(kind, cfg)
     labels = torch.from_numpy(read_data_file(cf.files[0], targets=True).targets)
     head.init_from_labels(labels, seed=seed)
-    return ModelBundle(encoder=encoder, head=head.eval(), kind=kind,
-                       feature_config=cf.manifest["feature_config"],
-                       feature_indices=dict(cf.feature_indices),
-                       normalization=compute_normalization(folder), training={"note": "untrained"})
+    return ModelBundle(
+        encoder=encoder,
+        head=head.eval(),
+        kind=kind,
+        feature_config=cf.manifest["feature_config"],
+        feature_indices=dict(cf.feature_indices),
+        normalization=compute_normalization(folder),
+        training={"note": "untrained"},
+    )

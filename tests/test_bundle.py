@@ -13,8 +13,9 @@ from llp_gap_reco.dataset import LoaderConfig, PackedLoader
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return make_folder(tmp_path_factory.mktemp("bundle_data") / "sim", n_events=60,
-                       events_per_file=30)
+    return make_folder(
+        tmp_path_factory.mktemp("bundle_data") / "sim", n_events=60, events_per_file=30
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,9 @@ def saved(folder, tmp_path_factory):
 
 
 def _batch(bundle, folder, n=12):
-    return next(iter(PackedLoader(folder, LoaderConfig(batch_size=n, shuffle=False),
-                                  bundle.normalization)))
+    return next(
+        iter(PackedLoader(folder, LoaderConfig(batch_size=n, shuffle=False), bundle.normalization))
+    )
 
 
 def test_round_trip_reproduces_the_model(saved, folder):

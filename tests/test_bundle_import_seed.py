@@ -42,10 +42,20 @@ def files(tmp_path):
 
 
 def _argv(files, out, *extra, settings="model.yaml", flow=True, encoder="model_best.pth"):
-    argv = ["import-seed", "--settings", str(files[settings]),
-            "--encoder-state", str(files[encoder]),
-            "--normalization", str(files["normalization_args.yaml"]),
-            "--feature-indices", str(files["feature_indices.yaml"]), "--out", str(out), *extra]
+    argv = [
+        "import-seed",
+        "--settings",
+        str(files[settings]),
+        "--encoder-state",
+        str(files[encoder]),
+        "--normalization",
+        str(files["normalization_args.yaml"]),
+        "--feature-indices",
+        str(files["feature_indices.yaml"]),
+        "--out",
+        str(out),
+        *extra,
+    ]
     if flow:
         argv[5:5] = ["--flow-state", str(files["flow_best.pth"])]
     return argv
@@ -69,11 +79,15 @@ def test_imported_model_computes_what_the_original_code_computed(files, tmp_path
     """Acceptance: original files in, the bundle's features from pulses are the original
     converter's, its normalisation the original LLPDataset's, its encoder and flow the
     original encoder and jammy_flows flow."""
-    bundle = _import(files, tmp_path / "bundle.pt", "--feature-config",
-                     str(files["feature_config.yaml"]))
+    bundle = _import(
+        files, tmp_path / "bundle.pt", "--feature-config", str(files["feature_config.yaml"])
+    )
     assert bundle.convention == "original" and bundle.kind == "flow"
     assert bundle.feature_config["dom_exclusions"]["exclusions"] == [
-        "SaturationWindows", "BadDomsList", "CalibrationErrata"]
+        "SaturationWindows",
+        "BadDomsList",
+        "CalibrationErrata",
+    ]
     geo = geometry(REF)
     bf = bundle.feature_extractor.batch_features(REF["pulses"], REF["pulse_offsets"], geo)
     assert relative_error(bf.features[:, 3:7], REF["encoded"][:, 3:7]) < 1e-5
@@ -86,13 +100,15 @@ def test_imported_model_computes_what_the_original_code_computed(files, tmp_path
     items, seqlens = packed_items(REF)
     enc = bundle.encode(items, seqlens)
     np.testing.assert_allclose(enc.numpy(), REF["enc_output"], rtol=1e-5, atol=1e-6)
-    logp = bundle.flow.log_prob(torch.from_numpy(REF["flow_labels"]),
-                                torch.from_numpy(REF["flow_encodings"]))
+    logp = bundle.flow.log_prob(
+        torch.from_numpy(REF["flow_labels"]), torch.from_numpy(REF["flow_encodings"])
+    )
     np.testing.assert_allclose(logp.detach().numpy(), REF["flow_log_pdf"], rtol=1e-10)
     # the whole chain from pulses, against the original chain (converter -> LLPDataset ->
     # encoder -> jammy_flows)
-    chain = bundle.flow.log_prob(torch.from_numpy(REF["flow_labels"][:6]),
-                                 bundle.encode(x, seqlens).double())
+    chain = bundle.flow.log_prob(
+        torch.from_numpy(REF["flow_labels"][:6]), bundle.encode(x, seqlens).double()
+    )
     np.testing.assert_allclose(chain.detach().numpy(), REF["flow_log_pdf"][:6], rtol=1e-4)
 
 
@@ -103,16 +119,34 @@ def test_default_feature_config_is_the_original_llp_no_percentile(files, tmp_pat
 
 
 def test_no_cnf_encoder_imports_without_flow_state_and_predicts(files, tmp_path):
-    bundle = _import(files, tmp_path / "point.pt", settings="model_no_cnf.yaml", flow=False,
-                     encoder="no_cnf_best.pth")
+    bundle = _import(
+        files,
+        tmp_path / "point.pt",
+        settings="model_no_cnf.yaml",
+        flow=False,
+        encoder="no_cnf_best.pth",
+    )
     assert bundle.kind == "point" and bundle.convention == "original"
     items, seqlens = packed_items(REF)
     pred = bundle.predict_point(PackedBatch(items, seqlens))
     np.testing.assert_allclose(pred.numpy(), REF["nocnf_output"], rtol=1e-5, atol=1e-5)
     # and `predict` on the original converter's folder of those events
     folder = write_original_folder(REF, META, tmp_path / "orig_folder")
-    assert main(["predict", "--model", str(tmp_path / "point.pt"), "--data", str(folder),
-                 "--out", str(tmp_path / "pred.pq"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "point.pt"),
+                "--data",
+                str(folder),
+                "--out",
+                str(tmp_path / "pred.pq"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     table = pq.read_table(tmp_path / "pred.pq").to_pandas()
     cols = ["prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z"]
     np.testing.assert_allclose(table[cols].to_numpy(), REF["nocnf_output"], rtol=1e-5, atol=1e-5)
@@ -122,12 +156,14 @@ def test_no_cnf_encoder_imports_without_flow_state_and_predicts(files, tmp_path)
 def test_flow_mlp_widths_come_from_the_state_dict(files, tmp_path):
     """A checkpoint of the older jammy_flows default (64-64 MLP, six keys) imports as it is."""
     d = META["encoder_settings"]["output_dim"]
-    old = {"mlp_predictors.0.0.weight": torch.randn(64, d, dtype=torch.float64) * 0.1,
-           "mlp_predictors.0.0.bias": torch.zeros(64, dtype=torch.float64),
-           "mlp_predictors.0.2.weight": torch.randn(64, 64, dtype=torch.float64) * 0.1,
-           "mlp_predictors.0.2.bias": torch.zeros(64, dtype=torch.float64),
-           "mlp_predictors.0.4.weight": torch.randn(807, 64, dtype=torch.float64) * 1e-3,
-           "mlp_predictors.0.4.bias": flow_state(REF, META)["mlp_predictors.0.2.bias"]}
+    old = {
+        "mlp_predictors.0.0.weight": torch.randn(64, d, dtype=torch.float64) * 0.1,
+        "mlp_predictors.0.0.bias": torch.zeros(64, dtype=torch.float64),
+        "mlp_predictors.0.2.weight": torch.randn(64, 64, dtype=torch.float64) * 0.1,
+        "mlp_predictors.0.2.bias": torch.zeros(64, dtype=torch.float64),
+        "mlp_predictors.0.4.weight": torch.randn(807, 64, dtype=torch.float64) * 1e-3,
+        "mlp_predictors.0.4.bias": flow_state(REF, META)["mlp_predictors.0.2.bias"],
+    }
     assert mlp_hidden_dims(old) == [64, 64]
     torch.save(old, files["flow_best.pth"])
     bundle = _import(files, tmp_path / "old.pt")
@@ -143,8 +179,7 @@ def test_target_scaled_model_gives_densities_in_metres(files, tmp_path):
     metres = torch.from_numpy(REF["flow_labels"]) / s * 0.01
     # p_m(x) = p_scaled(s x) * s^6
     expected = plain.flow.log_prob(metres * s, enc) + 6 * math.log(s)
-    torch.testing.assert_close(scaled.flow.log_prob(metres, enc), expected, rtol=1e-12,
-                               atol=1e-9)
+    torch.testing.assert_close(scaled.flow.log_prob(metres, enc), expected, rtol=1e-12, atol=1e-9)
 
 
 def test_bad_original_files_are_named(files, tmp_path, capsys):
@@ -171,14 +206,12 @@ def test_bad_original_files_are_named(files, tmp_path, capsys):
 def test_convention_mismatch_between_model_and_folder_is_refused(files, tmp_path):
     bundle = _import(files, tmp_path / "b.pt")
     orig = write_original_folder(REF, META, tmp_path / "orig_folder")
-    n = predict_folder(bundle, str(orig), str(tmp_path / "pred.pq"), n_samples=32,
-                       progress=False)
+    n = predict_folder(bundle, str(orig), str(tmp_path / "pred.pq"), n_samples=32, progress=False)
     assert n == len(REF["encoded_seqlens"])
     pkg = tmp_path / "pkg_folder"
     write_simulated_folder(str(pkg), 8, seed=1, events_per_file=8, progress=False)
     with pytest.raises(ConventionMismatch, match=r"'original' convention.*'package' convention"):
-        predict_folder(bundle, str(pkg), str(tmp_path / "pred2.pq"), n_samples=32,
-                       progress=False)
+        predict_folder(bundle, str(pkg), str(tmp_path / "pred2.pq"), n_samples=32, progress=False)
     with pytest.raises(ConventionMismatch):
         calibrate_bundle(bundle, str(pkg), max_events=8)
     with pytest.raises(ConventionMismatch):
@@ -201,32 +234,48 @@ def test_export_seed_writes_the_original_file_set(files, tmp_path):
     assert set(enc) == set(encoder_state(REF, "enc"))
     flow = torch.load(out / "flow_best.pth", weights_only=True)
     assert all(torch.equal(flow[k], v) for k, v in flow_state(REF, META).items())
-    assert yaml.safe_load((out / "feature_indices.yaml").read_text()) == \
+    assert (
+        yaml.safe_load((out / "feature_indices.yaml").read_text()) == META["feature_indices_used"]
+    )
+    assert list(yaml.safe_load((out / "feature_indices.yaml").read_text())) == sorted(
         META["feature_indices_used"]
-    assert list(yaml.safe_load((out / "feature_indices.yaml").read_text())) == \
-        sorted(META["feature_indices_used"])
+    )
     assert yaml.safe_load((out / "normalization_args.yaml").read_text()) == META["normalization"]
     fc = yaml.safe_load((out / "feature_config.yaml").read_text())
     assert "convention" not in fc and fc["dom_exclusions"]["partial_exclusion"] is False
     # and back: the exported files import to the same model
-    again = _import({"model.yaml": out / "model_settings.yaml",
-                     "model_best.pth": out / "model_best.pth",
-                     "flow_best.pth": out / "flow_best.pth",
-                     "normalization_args.yaml": out / "normalization_args.yaml",
-                     "feature_indices.yaml": out / "feature_indices.yaml"},
-                    tmp_path / "again.pt", "--feature-config", str(out / "feature_config.yaml"))
+    again = _import(
+        {
+            "model.yaml": out / "model_settings.yaml",
+            "model_best.pth": out / "model_best.pth",
+            "flow_best.pth": out / "flow_best.pth",
+            "normalization_args.yaml": out / "normalization_args.yaml",
+            "feature_indices.yaml": out / "feature_indices.yaml",
+        },
+        tmp_path / "again.pt",
+        "--feature-config",
+        str(out / "feature_config.yaml"),
+    )
     items, seqlens = packed_items(REF)
-    np.testing.assert_array_equal(again.encode(items, seqlens).numpy(),
-                                  load_bundle(tmp_path / "b.pt").encode(items, seqlens).numpy())
+    np.testing.assert_array_equal(
+        again.encode(items, seqlens).numpy(),
+        load_bundle(tmp_path / "b.pt").encode(items, seqlens).numpy(),
+    )
 
 
 def test_export_seed_of_a_no_cnf_model(files, tmp_path):
-    _import(files, tmp_path / "p.pt", settings="model_no_cnf.yaml", flow=False,
-                     encoder="no_cnf_best.pth")
+    _import(
+        files,
+        tmp_path / "p.pt",
+        settings="model_no_cnf.yaml",
+        flow=False,
+        encoder="no_cnf_best.pth",
+    )
     out = tmp_path / "exported"
     assert main(["export-seed", "--model", str(tmp_path / "p.pt"), "--out", str(out)]) == 0
     assert yaml.safe_load((out / "model_settings.yaml").read_text()) == {
-        "settings": META["no_cnf_settings"]}
+        "settings": META["no_cnf_settings"]
+    }
     assert not (out / "flow_best.pth").exists()
 
 
@@ -235,7 +284,9 @@ def test_export_seed_refuses_what_the_original_cannot_express(tmp_path, capsys):
 
     folder = make_folder(tmp_path / "folder", n_events=40, events_per_file=20)
     save_bundle(make_bundle(folder), tmp_path / "pkg.pt")
-    assert main(["export-seed", "--model", str(tmp_path / "pkg.pt"),
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(["export-seed", "--model", str(tmp_path / "pkg.pt"), "--out", str(tmp_path / "x")])
+        == 2
+    )
     assert "'package' convention" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

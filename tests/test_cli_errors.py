@@ -40,42 +40,79 @@ USER_MISTAKES = [
     (["features", "--config", "bogus.yaml"], "bogus.yaml: unknown top-level key(s) ['bogus_key']"),
     (["convert", "-i", "nope.i3", "-o", "out"], "-i/--input nope.i3: no such file"),
     (["train", "--data", "nothere", "--out", "run"], "--data nothere: no such folder"),
-    (["train", "--data", "sim", "--out", "run", "--config", "bogus.yaml"],
-     "error: bogus.yaml: unknown training key(s) ['bogus_key']"),
-    (["train", "--data", "sim", "--out", "run", "--val-fraction", "1.5"],
-     "argument --val-fraction: must be a fraction in [0, 1), got 1.5"),
-    (["predict", "--model", "nope.pt", "--data", "sim", "--out", "p.parquet"],
-     "--model nope.pt: no such file"),
-    (["predict", "--model", "not_a_bundle.pt", "--data", "sim", "--out", "p.parquet"],
-     "not_a_bundle.pt: not a model bundle"),
-    (["evaluate", "--model", "nope.pt", "--data", "sim", "--out", "rep"],
-     "--model nope.pt: no such file"),
-    (["evaluate", "--model", "point.pt", "--data", "sim", "--out", "rep"],
-     "evaluate needs a flow model, got a 'point' one"),
-    (["export-seed", "--model", "not_a_bundle.pt", "--out", "exported"],
-     "not_a_bundle.pt: not a model bundle"),
-    (["import-seed", "--settings", "nope.yaml", "--encoder-state", "e.pth", "--flow-state",
-      "f.pth", "--normalization", "n.yaml", "--feature-indices", "fi.yaml", "--out", "m.pt"],
-     "--settings nope.yaml: no such file"),
-    (["calibrate", "--model", "flow.pt", "--data", "sim", "--out", "flow.pt"],
-     "--out must differ from --model"),
-    (["calibrate", "--model", "flow.pt", "--data", "sim", "--out", "cal.pt"],
-     "calibration needs at least 100 events, got 60"),
+    (
+        ["train", "--data", "sim", "--out", "run", "--config", "bogus.yaml"],
+        "error: bogus.yaml: unknown training key(s) ['bogus_key']",
+    ),
+    (
+        ["train", "--data", "sim", "--out", "run", "--val-fraction", "1.5"],
+        "argument --val-fraction: must be a fraction in [0, 1), got 1.5",
+    ),
+    (
+        ["predict", "--model", "nope.pt", "--data", "sim", "--out", "p.parquet"],
+        "--model nope.pt: no such file",
+    ),
+    (
+        ["predict", "--model", "not_a_bundle.pt", "--data", "sim", "--out", "p.parquet"],
+        "not_a_bundle.pt: not a model bundle",
+    ),
+    (
+        ["evaluate", "--model", "nope.pt", "--data", "sim", "--out", "rep"],
+        "--model nope.pt: no such file",
+    ),
+    (
+        ["evaluate", "--model", "point.pt", "--data", "sim", "--out", "rep"],
+        "evaluate needs a flow model, got a 'point' one",
+    ),
+    (
+        ["export-seed", "--model", "not_a_bundle.pt", "--out", "exported"],
+        "not_a_bundle.pt: not a model bundle",
+    ),
+    (
+        [
+            "import-seed",
+            "--settings",
+            "nope.yaml",
+            "--encoder-state",
+            "e.pth",
+            "--flow-state",
+            "f.pth",
+            "--normalization",
+            "n.yaml",
+            "--feature-indices",
+            "fi.yaml",
+            "--out",
+            "m.pt",
+        ],
+        "--settings nope.yaml: no such file",
+    ),
+    (
+        ["calibrate", "--model", "flow.pt", "--data", "sim", "--out", "flow.pt"],
+        "--out must differ from --model",
+    ),
+    (
+        ["calibrate", "--model", "flow.pt", "--data", "sim", "--out", "cal.pt"],
+        "calibration needs at least 100 events, got 60",
+    ),
     (["quickstart", "--out", "a_file"], "--out a_file: exists and is not a folder"),
-    (["quickstart", "--max-minutes", "0"],
-     "argument --max-minutes: must be a number of minutes > 0"),
+    (
+        ["quickstart", "--max-minutes", "0"],
+        "argument --max-minutes: must be a number of minutes > 0",
+    ),
     (["bench", "--fast"], "unrecognized arguments: --fast"),
 ]
 
 
-@pytest.mark.parametrize("args,expected", USER_MISTAKES, ids=[" ".join(a[:2]) + "..."
-                                                              for a, _ in USER_MISTAKES])
+@pytest.mark.parametrize(
+    "args,expected", USER_MISTAKES, ids=[" ".join(a[:2]) + "..." for a, _ in USER_MISTAKES]
+)
 def test_user_mistake_is_one_line_and_exit_2(work, args, expected):
     proc = cli(*args, cwd=work)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()
-             and not line.startswith("WARNING")]
+    lines = [
+        line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("WARNING")
+    ]
     assert lines == [lines[0]] and lines[0].startswith(f"llp-gap-reco {args[0]}: error: ")
     assert expected in lines[0]
 
@@ -89,8 +126,9 @@ def test_debug_shows_the_traceback_of_a_user_mistake(work):
         proc = cli(*args, "--model", "nope.pt", "--data", "sim", "--out", "p.pq", cwd=work)
         assert proc.returncode == 2
         assert "Traceback" in proc.stderr and "UserError: --model nope.pt" in proc.stderr
-        assert proc.stderr.strip().endswith("llp-gap-reco predict: error: --model nope.pt: no "
-                                            "such file")
+        assert proc.stderr.strip().endswith(
+            "llp-gap-reco predict: error: --model nope.pt: no such file"
+        )
 
 
 def test_unexpected_failure_keeps_its_traceback(work, monkeypatch):
@@ -102,8 +140,17 @@ def test_unexpected_failure_keeps_its_traceback(work, monkeypatch):
 
     monkeypatch.setattr(predict, "predict_folder", broken)
     with pytest.raises(RuntimeError, match="an internal failure"):
-        main(["predict", "--model", str(work / "flow.pt"), "--data", str(work / "sim"),
-              "--out", str(work / "p.parquet")])
+        main(
+            [
+                "predict",
+                "--model",
+                str(work / "flow.pt"),
+                "--data",
+                str(work / "sim"),
+                "--out",
+                str(work / "p.parquet"),
+            ]
+        )
 
 
 def test_parser_constants_agree_with_the_package():
@@ -127,9 +174,14 @@ print(json.dumps({"code": code, "torch": "torch" in sys.modules,
 
 
 def _modules(*argv: str, cwd: pathlib.Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", MODULES, *argv], cwd=cwd, capture_output=True,
-                          text=True, check=True, env=dict(os.environ,
-                                                          PYTHONPATH=os.pathsep.join(sys.path)))
+    proc = subprocess.run(
+        [sys.executable, "-c", MODULES, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -138,13 +190,28 @@ def test_help_imports_no_implementation(work):
         got = _modules(*argv, cwd=work)
         assert got["code"] == 0 and not got["torch"], argv
         assert not [m for m in got["modules"] if m.startswith("llp_gap_reco.training")]
-        assert not [m for m in got["modules"] if m.startswith("llp_gap_reco.cli.")
-                    and m.rsplit(".", 1)[1] not in ("main", "parsers", "errors")], argv
+        assert not [
+            m
+            for m in got["modules"]
+            if m.startswith("llp_gap_reco.cli.")
+            and m.rsplit(".", 1)[1] not in ("main", "parsers", "errors")
+        ], argv
 
 
 def test_predict_through_the_cli_loads_no_training_code(work):
-    got = _modules("predict", "--model", "flow.pt", "--data", "sim", "--out", "pred.parquet",
-                   "--samples", "16", "--no-progress", cwd=work)
+    got = _modules(
+        "predict",
+        "--model",
+        "flow.pt",
+        "--data",
+        "sim",
+        "--out",
+        "pred.parquet",
+        "--samples",
+        "16",
+        "--no-progress",
+        cwd=work,
+    )
     assert got["code"] == 0 and (work / "pred.parquet").exists()
     assert "llp_gap_reco.cli.predict" in got["modules"]
     assert [m for m in got["modules"] if m.startswith("llp_gap_reco.training")] == []

@@ -62,9 +62,16 @@ def test_flow_summary_on_cuda_equals_cpu():
 
 def test_bundle_reconstruction_on_cuda_equals_cpu(folder):
     bundle = make_bundle(folder)
-    batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=128, shuffle=False, world_size=1,
-                                                        rank=0),
-                                   bundle.normalization, feature_indices=bundle.feature_indices)))
+    batch = next(
+        iter(
+            PackedLoader(
+                folder,
+                LoaderConfig(batch_size=128, shuffle=False, world_size=1, rank=0),
+                bundle.normalization,
+                feature_indices=bundle.feature_indices,
+            )
+        )
+    )
     cpu = bundle.reconstruct(batch, n_samples=256)
     gpu = bundle.to("cuda").reconstruct(batch, n_samples=256)
     sigma = cpu.sigma.double()
@@ -75,8 +82,10 @@ def test_bundle_reconstruction_on_cuda_equals_cpu(folder):
 @pytest.mark.parametrize("amp", ["bf16", "fp16", "none"])
 def test_training_on_cuda_lowers_the_loss_and_loads_on_cpu(folder, tmp_path, amp):
     trainer = Trainer(folder, tmp_path / "run", tiny_config(epochs=3, device="cuda", amp=amp))
-    assert trainer.model.amp_dtype == {"bf16": torch.bfloat16, "fp16": torch.float16,
-                                       "none": None}[amp]
+    assert (
+        trainer.model.amp_dtype
+        == {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+    )
     before = mean_loss(trainer.model, trainer.train_loader)
     result = trainer.run()
     after = mean_loss(trainer.model, trainer.train_loader)
@@ -85,9 +94,16 @@ def test_training_on_cuda_lowers_the_loss_and_loads_on_cpu(folder, tmp_path, amp
 
     # The bundle written on the GPU loads on the CPU and gives the GPU's encodings.
     bundle = load_bundle(result.bundle_path, device="cpu")
-    batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=64, shuffle=False, world_size=1,
-                                                        rank=0),
-                                   bundle.normalization, feature_indices=bundle.feature_indices)))
+    batch = next(
+        iter(
+            PackedLoader(
+                folder,
+                LoaderConfig(batch_size=64, shuffle=False, world_size=1, rank=0),
+                bundle.normalization,
+                feature_indices=bundle.feature_indices,
+            )
+        )
+    )
     enc_cpu = bundle.encode(batch.x, batch.seqlens)
     enc_gpu = bundle.to("cuda").encode(batch.x, batch.seqlens).cpu()
     torch.testing.assert_close(enc_gpu, enc_cpu, rtol=1e-4, atol=1e-4)

@@ -53,20 +53,32 @@ def test_schema_mismatch(orig):
         read_data_file(p, targets=True)
     assert read_data_file(p, targets=False).n_events == 20
     _rewrite(p, lambda t: _set_event(t, 4, [[1.0] * 11, [2.0] * 10]))
-    with pytest.raises(DatasetFormatError,
-                       match=r"base\.000000\.pq: event at row 4 has a DOM row of length 10"):
+    with pytest.raises(
+        DatasetFormatError, match=r"base\.000000\.pq: event at row 4 has a DOM row of length 10"
+    ):
         read_data_file(p, dim=11)
-    _rewrite(p, lambda t: t.set_column(
-        t.column_names.index("data_encoded"), "data_encoded",
-        pa.array([[[0.5] * 10] * 3] * t.num_rows, pa.list_(pa.list_(pa.float64())))))
-    with pytest.raises(DatasetFormatError,
-                       match=r"base\.000000\.pq.*10 features per DOM, expected 11"):
+    _rewrite(
+        p,
+        lambda t: t.set_column(
+            t.column_names.index("data_encoded"),
+            "data_encoded",
+            pa.array([[[0.5] * 10] * 3] * t.num_rows, pa.list_(pa.list_(pa.float64()))),
+        ),
+    )
+    with pytest.raises(
+        DatasetFormatError, match=r"base\.000000\.pq.*10 features per DOM, expected 11"
+    ):
         read_data_file(p, dim=11)
     q = os.path.join(orig, "base.000001.pq")
-    _rewrite(q, lambda t: t.set_column(t.column_names.index("data_encoded"), "data_encoded",
-                                       pa.array([1.0] * t.num_rows)))
-    with pytest.raises(DatasetFormatError,
-                       match=r"base\.000001\.pq: column 'data_encoded' has type double"):
+    _rewrite(
+        q,
+        lambda t: t.set_column(
+            t.column_names.index("data_encoded"), "data_encoded", pa.array([1.0] * t.num_rows)
+        ),
+    )
+    with pytest.raises(
+        DatasetFormatError, match=r"base\.000001\.pq: column 'data_encoded' has type double"
+    ):
         read_data_file(q)
 
 
@@ -77,12 +89,14 @@ def test_index_disagreeing_with_data(orig):
     idx.loc[idx.index[-1], "run_id"] = 12345
     idx.to_parquet(os.path.join(orig, "indexfile.pq"))
     loader = PackedLoader(orig, LoaderConfig(shuffle=False))
-    with pytest.raises(DatasetFormatError,
-                       match=r"base\.000001\.pq: event at row 19 .*run_id 12345"):
+    with pytest.raises(
+        DatasetFormatError, match=r"base\.000001\.pq: event at row 19 .*run_id 12345"
+    ):
         list(loader)
     idx.drop(idx.index[-1]).to_parquet(os.path.join(orig, "indexfile.pq"))
-    with pytest.raises(DatasetFormatError,
-                       match=r"base\.000001\.pq: holds 20 events, indexfile\.pq lists 19"):
+    with pytest.raises(
+        DatasetFormatError, match=r"base\.000001\.pq: holds 20 events, indexfile\.pq lists 19"
+    ):
         list(PackedLoader(orig, LoaderConfig(shuffle=False)))
 
 
@@ -91,16 +105,23 @@ def test_bad_events_raise_or_skip_with_count(orig, case, caplog):
     p = os.path.join(orig, "base.000001.pq")
     bad = [] if case == "zero DOMs" else [[1.0] * 5 + [float("nan")] + [1.0] * 5]
     _rewrite(p, lambda t: _set_event(_set_event(t, 3, bad), 11, bad))
-    with pytest.raises(DatasetFormatError,
-                       match=rf"base\.000001\.pq: event at row 3 \(run_id 7, "
-                             rf"event_id 1003\) has {case} \(2 such"):
+    with pytest.raises(
+        DatasetFormatError,
+        match=rf"base\.000001\.pq: event at row 3 \(run_id 7, "
+        rf"event_id 1003\) has {case} \(2 such",
+    ):
         list(PackedLoader(orig, LoaderConfig(shuffle=False)))
     f = read_data_file(p, bad_events="skip")
     assert f.skipped == {case: 2} and f.n_events == 18
     assert 1003 not in f.event_id and 1011 not in f.event_id
-    ids = np.concatenate([b.event_id.numpy() for b in
-                          PackedLoader(orig, LoaderConfig(shuffle=False, bad_events="skip",
-                                                          batch_size=8))])
+    ids = np.concatenate(
+        [
+            b.event_id.numpy()
+            for b in PackedLoader(
+                orig, LoaderConfig(shuffle=False, bad_events="skip", batch_size=8)
+            )
+        ]
+    )
     assert len(ids) == 38 and len(set(ids.tolist())) == 38
     assert "skipped 2 bad event(s)" in caplog.text
 
@@ -114,8 +135,9 @@ def test_non_finite_targets_in_labeled_read(orig):
         return t.set_column(t.column_names.index("llp_prod_y"), "llp_prod_y", pa.array(v))
 
     _rewrite(p, nan_target)
-    with pytest.raises(DatasetFormatError,
-                       match=r"base\.000000\.pq: event at row 7 .*non-finite targets"):
+    with pytest.raises(
+        DatasetFormatError, match=r"base\.000000\.pq: event at row 7 .*non-finite targets"
+    ):
         read_data_file(p, targets=True)
     assert read_data_file(p, targets=False).n_events == 20
 
@@ -143,8 +165,9 @@ def test_skipped_events_keep_equal_steps_across_ranks(tmp_path, caplog):
     pq.write_table(t, p, row_group_size=10)
     steps, ids = [], []
     for rank in range(2):
-        loader = PackedLoader(out, LoaderConfig(batch_size=8, rank=rank, world_size=2,
-                                                bad_events="skip", seed=1))
+        loader = PackedLoader(
+            out, LoaderConfig(batch_size=8, rank=rank, world_size=2, bad_events="skip", seed=1)
+        )
         got = list(loader)
         steps.append(len(got))
         ids += [i for b in got for i in b.event_id.tolist()]

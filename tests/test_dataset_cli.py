@@ -11,8 +11,9 @@ def test_simulate_out_writes_folder_and_refuses_rerun(tmp_path, capsys):
     argv = ["simulate", "--events", "30", "--events-per-file", "10", "--seed", "4", "--out", out]
     assert main(argv) == 0
     assert "events written         30 of 30" in capsys.readouterr().out
-    ids = sorted(i for b in PackedLoader(out, LoaderConfig(batch_size=8, shuffle=False))
-                 for i in b.event_id)
+    ids = sorted(
+        i for b in PackedLoader(out, LoaderConfig(batch_size=8, shuffle=False)) for i in b.event_id
+    )
     assert ids == list(range(30))
     assert main(argv) == 2
     assert "--resume" in capsys.readouterr().err

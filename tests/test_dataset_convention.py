@@ -22,8 +22,7 @@ from llp_gap_reco.features import FeatureExtractor
 def test_writer_records_the_convention_and_layout(tmp_path):
     cfg = dict(FeatureExtractor().config, convention="original")
     out = str(tmp_path / "orig_conv")
-    write_simulated_folder(out, 6, seed=3, events_per_file=6, progress=False,
-                           feature_config=cfg)
+    write_simulated_folder(out, 6, seed=3, events_per_file=6, progress=False, feature_config=cfg)
     folder = ConvertedFolder(out)
     assert folder.manifest["feature_config"]["convention"] == "original"
     assert folder_convention(folder) == "original"

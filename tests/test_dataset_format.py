@@ -42,8 +42,13 @@ def test_folder_layout_and_index(folder):
     names = sorted(os.listdir(folder))
     data = [n for n in names if n.startswith("sim_signal.")]
     assert data == [f"sim_signal.{i:06d}.pq" for i in range(N_EVENTS // EVENTS_PER_FILE)]
-    for aux in ("indexfile.pq", "feature_indices.yaml", "filelist.pq", "filelist.csv",
-                "manifest.json"):
+    for aux in (
+        "indexfile.pq",
+        "feature_indices.yaml",
+        "filelist.pq",
+        "filelist.csv",
+        "manifest.json",
+    ):
         assert aux in names
     assert not [n for n in names if n.endswith(".tmp")]
     man = json.load(open(os.path.join(folder, "manifest.json")))
@@ -55,23 +60,27 @@ def test_folder_layout_and_index(folder):
     assert (idx.rowgroup_index_within_file == idx.index_within_file // ROW_GROUP).all()
     for i, name in enumerate(data):
         pf = pq.ParquetFile(os.path.join(folder, name))
-        assert [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)] \
-            == [ROW_GROUP] * (EVENTS_PER_FILE // ROW_GROUP)
+        assert [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)] == [
+            ROW_GROUP
+        ] * (EVENTS_PER_FILE // ROW_GROUP)
         t = pf.read(columns=["run_id", "event_id", "nch", "string_list"]).to_pandas()
         rows = idx[idx.file_index == i].sort_values("index_within_file")
         np.testing.assert_array_equal(t.event_id, rows.event_id)
         np.testing.assert_array_equal(t.nch, [len(s) for s in t.string_list])
     fl = pq.read_table(os.path.join(folder, "filelist.pq")).to_pandas()
     assert fl.filename.tolist() == data and fl.num_events_per_file.sum() == N_EVENTS
-    assert yaml.safe_load(open(os.path.join(folder, "feature_indices.yaml"))) \
+    assert (
+        yaml.safe_load(open(os.path.join(folder, "feature_indices.yaml")))
         == FeatureExtractor().feature_indices
+    )
 
 
 def test_round_trip_equals_feature_extractor(folder):
     geo = Geometry.icecube86_like()
     fx = FeatureExtractor()
-    direct = {ev.event_id: (fx.extract(ev.pulses, geo), ev.truth)
-              for ev in simulate(N_EVENTS, seed=SEED)}
+    direct = {
+        ev.event_id: (fx.extract(ev.pulses, geo), ev.truth) for ev in simulate(N_EVENTS, seed=SEED)
+    }
     cf = ConvertedFolder(folder)
     seen = 0
     for path in cf.files:
@@ -79,10 +88,11 @@ def test_round_trip_equals_feature_extractor(folder):
         assert f.features.dtype == np.float32
         for i in range(f.n_events):
             ef, truth = direct[int(f.event_id[i])]
-            np.testing.assert_array_equal(f.features[f.offsets[i]:f.offsets[i + 1]], ef.features)
+            np.testing.assert_array_equal(f.features[f.offsets[i] : f.offsets[i + 1]], ef.features)
             np.testing.assert_array_equal(
-                f.targets[i], [truth[k] for k in ("prod_x", "prod_y", "prod_z",
-                                                  "decay_x", "decay_y", "decay_z")])
+                f.targets[i],
+                [truth[k] for k in ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z")],
+            )
             seen += 1
     assert seen == N_EVENTS
 
@@ -105,8 +115,9 @@ def test_bad_status_counted_not_written(tmp_path):
     man = json.load(open(tmp_path / "f" / "manifest.json"))
     assert man["skipped_by_status"] == {"NO_PULSES": 6}
     assert man["n_events"] == 24 and man["n_input_events"] == 30
-    ids = np.concatenate([read_data_file(str(tmp_path / "f" / f["name"])).event_id
-                          for f in man["files"]])
+    ids = np.concatenate(
+        [read_data_file(str(tmp_path / "f" / f["name"])).event_id for f in man["files"]]
+    )
     np.testing.assert_array_equal(ids, [k for k in range(30) if k % 5])
     idx = pq.read_table(tmp_path / "f" / "indexfile.pq").to_pandas()
     np.testing.assert_allclose(idx.muon_energy, 2.0 * ids)
@@ -121,8 +132,10 @@ def test_interrupted_writer_resumes_to_same_folder(tmp_path):
         with ConvertedFolderWriter(part, {}, fi, events_per_file=8) as w:
             _add_events(w, 19)  # two complete files, 3 events buffered
             raise RuntimeError("interrupted")
-    assert sorted(n for n in os.listdir(part) if n.endswith(".pq")) == \
-        ["events.000000.pq", "events.000001.pq"]
+    assert sorted(n for n in os.listdir(part) if n.endswith(".pq")) == [
+        "events.000000.pq",
+        "events.000001.pq",
+    ]
     assert not json.load(open(os.path.join(part, "manifest.json")))["complete"]
     open(os.path.join(part, ".events.000002.pq.tmp"), "w").write("half")  # killed mid-write
     with pytest.raises(FileExistsError, match="resume"):
@@ -137,7 +150,8 @@ def test_interrupted_writer_resumes_to_same_folder(tmp_path):
     for name in os.listdir(ref):
         if name.startswith("events.") or name == "indexfile.pq":
             assert pq.read_table(os.path.join(part, name)).equals(
-                pq.read_table(os.path.join(ref, name))), name
+                pq.read_table(os.path.join(ref, name))
+            ), name
 
 
 def test_simulated_folder_resume_matches_uninterrupted(tmp_path, monkeypatch):
@@ -160,15 +174,18 @@ def test_simulated_folder_resume_matches_uninterrupted(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_simulated_folder(part, 60, seed=3, events_per_file=20, progress=False)
     monkeypatch.setattr(sim_mod.ConvertedFolderWriter, "add_batch", original)
-    man = write_simulated_folder(part, 60, seed=3, events_per_file=20, progress=False,
-                                 resume=True)
+    man = write_simulated_folder(part, 60, seed=3, events_per_file=20, progress=False, resume=True)
     assert man["complete"] and man["n_events"] == 60
     for f in man["files"]:
         a = pq.read_table(os.path.join(part, f["name"]))
         assert a.equals(pq.read_table(os.path.join(ref, f["name"])))
     # a complete folder: rerun with resume is a no-op
-    assert write_simulated_folder(part, 60, seed=3, events_per_file=20, progress=False,
-                                  resume=True)["n_events"] == 60
+    assert (
+        write_simulated_folder(part, 60, seed=3, events_per_file=20, progress=False, resume=True)[
+            "n_events"
+        ]
+        == 60
+    )
 
 
 def test_original_list_of_lists_files_decode(tmp_path):
@@ -182,7 +199,7 @@ def test_original_list_of_lists_files_decode(tmp_path):
         assert f.features.dtype == np.float64
         for i in range(f.n_events):
             feats, label = events[(int(f.run_id[i]), int(f.event_id[i]))]
-            np.testing.assert_array_equal(f.features[f.offsets[i]:f.offsets[i + 1]], feats)
+            np.testing.assert_array_equal(f.features[f.offsets[i] : f.offsets[i + 1]], feats)
             np.testing.assert_array_equal(f.targets[i], label)
 
 
@@ -192,8 +209,14 @@ def test_flat_feature_layout_decodes_with_nch(tmp_path):
     feats = [rng.normal(size=(k, 11)).astype(np.float32) for k in n]
     offsets = np.concatenate([[0], np.cumsum(n * 11)]).astype(np.int32)
     flat = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(feats).ravel()))
-    table = pa.table({"run_id": np.zeros(12, np.int64), "event_id": np.arange(12),
-                      "data_encoded": flat, "nch": n})
+    table = pa.table(
+        {
+            "run_id": np.zeros(12, np.int64),
+            "event_id": np.arange(12),
+            "data_encoded": flat,
+            "nch": n,
+        }
+    )
     path = str(tmp_path / "flat.000000.pq")
     pq.write_table(table, path)
     f = read_data_file(path)

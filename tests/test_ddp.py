@@ -21,10 +21,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, folder: str, out: str, cfg: dict,
-            result_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+def _worker(
+    rank: int, world: int, port: int, folder: str, out: str, cfg: dict, result_dir: str
+) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     trainer = Trainer(folder, out, TrainConfig(**cfg))
     trainer.train_loader.set_epoch(0)
@@ -32,11 +38,18 @@ def _worker(rank: int, world: int, port: int, folder: str, out: str, cfg: dict,
     result = trainer.run()
     trainer.train_loader.set_epoch(0)
     after = mean_loss(trainer.model, trainer.train_loader)
-    torch.save({"state": trainer.model.state_dict(), "history": result.history,
-                "before": before, "after": after,
-                "initial": result.initial_val_loss, "best": result.best_val_loss,
-                "n_train_files": len(trainer.train_loader.shard_files(rank, 0, 1))},
-               os.path.join(result_dir, f"rank{rank}.pt"))
+    torch.save(
+        {
+            "state": trainer.model.state_dict(),
+            "history": result.history,
+            "before": before,
+            "after": after,
+            "initial": result.initial_val_loss,
+            "best": result.best_val_loss,
+            "n_train_files": len(trainer.train_loader.shard_files(rank, 0, 1)),
+        },
+        os.path.join(result_dir, f"rank{rank}.pt"),
+    )
     cleanup(trainer.ctx)
 
 
@@ -45,8 +58,9 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
     folder = make_folder(tmp_path / "sim", n_events=200, events_per_file=40)  # 4 train + 1 val
     cfg = tiny_config(epochs=3, val_fraction=0.2, lr=5e-3).to_dict()
     out = tmp_path / "run"
-    mp.spawn(_worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)), nprocs=2,
-             join=True)
+    mp.spawn(
+        _worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)), nprocs=2, join=True
+    )
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
 
@@ -72,14 +86,22 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
     assert torch.equal(rngs[0]["torch"], last["rng"]["torch"])
 
 
-def _resume_worker(rank: int, world: int, port: int, folder: str, out: str, cfg: dict,
-                   result_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+def _resume_worker(
+    rank: int, world: int, port: int, folder: str, out: str, cfg: dict, result_dir: str
+) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     trainer = Trainer(folder, out, TrainConfig(**cfg), resume=True)
-    torch.save({"rng": torch.get_rng_state(), "step": trainer.global_step},
-               os.path.join(result_dir, f"resumed{rank}.pt"))
+    torch.save(
+        {"rng": torch.get_rng_state(), "step": trainer.global_step},
+        os.path.join(result_dir, f"resumed{rank}.pt"),
+    )
     cleanup(trainer.ctx)
 
 
@@ -88,11 +110,16 @@ def test_two_gloo_processes_resume_their_own_rng_streams(tmp_path):
     folder = make_folder(tmp_path / "sim", n_events=200, events_per_file=40)
     cfg = tiny_config(epochs=1, val_fraction=0.2).to_dict()
     out = tmp_path / "run"
-    mp.spawn(_worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)), nprocs=2,
-             join=True)
+    mp.spawn(
+        _worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)), nprocs=2, join=True
+    )
     last = load_checkpoint(out / "checkpoints" / "last.pt")
-    mp.spawn(_resume_worker, args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)),
-             nprocs=2, join=True)
+    mp.spawn(
+        _resume_worker,
+        args=(2, _free_port(), folder, str(out), cfg, str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
     for rank in (0, 1):
         got = torch.load(tmp_path / f"resumed{rank}.pt", weights_only=True)
         assert got["step"] == last["global_step"]

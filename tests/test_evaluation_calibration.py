@@ -28,12 +28,17 @@ def test_log_prob_with_temperature_is_the_scaled_base_density():
         z, logdet = flow.to_base(flow._standardize(x), layers)
         for t in (0.7, 1.0, 1.4):
             flow.base_temperature = t
-            expected = (-0.5 * (z**2).sum(-1) / t**2 - 6 * math.log(t * math.sqrt(2 * math.pi))
-                        + logdet - flow.label_scale.log().sum())
+            expected = (
+                -0.5 * (z**2).sum(-1) / t**2
+                - 6 * math.log(t * math.sqrt(2 * math.pi))
+                + logdet
+                - flow.label_scale.log().sum()
+            )
             torch.testing.assert_close(flow.log_prob(x, enc), expected, rtol=1e-12, atol=1e-10)
             # samples come back with their own density
-            zs = torch.randn(32, 16, 6, dtype=torch.float64,
-                             generator=torch.Generator().manual_seed(1))
+            zs = torch.randn(
+                32, 16, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+            )
             xs, lp = flow.sample_base(zs, enc)
             torch.testing.assert_close(flow.log_prob(xs, enc), lp, rtol=1e-7, atol=1e-6)
             # the spread of samples grows with T (same base points)
@@ -101,8 +106,22 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     folder = make_folder(tmp_path / "sim", n_events=300, events_per_file=100, seed=8)
     src = save_bundle(make_bundle(folder), tmp_path / "untrained.pt")
     out = tmp_path / "calibrated.pt"
-    assert main(["calibrate", "--model", str(src), "--data", folder, "--out", str(out),
-                 "--samples", "128"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--model",
+                str(src),
+                "--data",
+                folder,
+                "--out",
+                str(out),
+                "--samples",
+                "128",
+            ]
+        )
+        == 0
+    )
     cal = load_bundle(out)
     rec = cal.training["calibration"]
     assert rec["n_events"] == 300 and rec["data"] == folder

@@ -66,7 +66,8 @@ def test_quintile_coverage_matches_a_plain_loop():
                 assert g[key] == pytest.approx(r[key], abs=1e-12), (name, key)
             assert g["n"] == r["n"]
             assert g["stderr_68"] == pytest.approx(
-                math.sqrt(r["observed_68"] * (1 - r["observed_68"]) / r["n"]), rel=1e-9)
+                math.sqrt(r["observed_68"] * (1 - r["observed_68"]) / r["n"]), rel=1e-9
+            )
     assert sum(r["n"] for r in got["gap_length"]) == int(np.isfinite(gap).sum())
     assert sum(r["n"] for r in got["n_doms"]) == 997
     assert len(got["gap_length"]) == 5
@@ -100,8 +101,9 @@ def test_conditional_coverage_finds_a_posterior_too_narrow_only_for_long_gaps():
         for r in rows[:4]:
             assert abs(r[f"observed_{p}"] - a) < 4 * r[f"stderr_{p}"] + 0.0125, r
         narrow = stats.chi2.cdf(stats.chi2.ppf(a, 6) / 1.6**2, 6)
-        assert rows[4][f"observed_{p}"] == pytest.approx(narrow, abs=4 * rows[4][f"stderr_{p}"]
-                                                         + 0.0125)
+        assert rows[4][f"observed_{p}"] == pytest.approx(
+            narrow, abs=4 * rows[4][f"stderr_{p}"] + 0.0125
+        )
         assert rows[4][f"observed_{p}"] < a - 0.25
     # The same shows per coordinate: central intervals of the long gaps hold too few truths.
     u = coordinate_ranks(samples, truth) / samples.shape[1]
@@ -125,8 +127,9 @@ def test_central_interval_coverage_equals_the_direct_z_test():
             direct = float((z <= stats.norm.ppf((1 + a) / 2)).mean())
             # the two differ by the Monte Carlo error of the sample quantiles only
             assert c["overall"][f"observed_{p}"] == pytest.approx(direct, abs=0.02)
-            assert c["overall"][f"observed_{p}"] == pytest.approx(a, abs=4 * c["overall"][
-                f"stderr_{p}"])
+            assert c["overall"][f"observed_{p}"] == pytest.approx(
+                a, abs=4 * c["overall"][f"stderr_{p}"]
+            )
         assert sum(r["n"] for r in c["conditional"]["n_doms"]) == 3000
 
 
@@ -188,13 +191,17 @@ def test_binned_resolution_matches_a_plain_loop():
     base = truth + rng.normal(0, 80, (n, 6))
     n_doms = rng.integers(8, 200, n).astype(float)
     lv = rng.normal(30, 2, n)
-    rows = binned_resolution(n_doms, {"flow": flow, "mse_baseline": base}, truth,
-                             {"68": lv, "90": lv + 1})
+    rows = binned_resolution(
+        n_doms, {"flow": flow, "mse_baseline": base}, truth, {"68": lv, "90": lv + 1}
+    )
     assert len(rows) == 5
     for r in rows:
         last = r is rows[-1]
-        sel = [i for i in range(n)
-               if r["lo"] <= n_doms[i] and (n_doms[i] < r["hi"] or (last and n_doms[i] == r["hi"]))]
+        sel = [
+            i
+            for i in range(n)
+            if r["lo"] <= n_doms[i] and (n_doms[i] < r["hi"] or (last and n_doms[i] == r["hi"]))
+        ]
         assert r["n"] == len(sel)
         for m, p in (("flow", flow), ("mse_baseline", base)):
             d = [math.dist(p[i, 3:], truth[i, 3:]) for i in sel]

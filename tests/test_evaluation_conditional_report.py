@@ -22,14 +22,27 @@ N_EVENTS, SEED = 80, 13
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    return make_folder(tmp_path_factory.mktemp("conditional") / "sim", n_events=N_EVENTS,
-                       events_per_file=20, seed=SEED)
+    return make_folder(
+        tmp_path_factory.mktemp("conditional") / "sim",
+        n_events=N_EVENTS,
+        events_per_file=20,
+        seed=SEED,
+    )
 
 
 def _folder_ids(folder: str):
-    t = [pq.read_table(f, columns=["run_id", "event_id", "nch", *(
-        f"llp_{k}_{c}" for k in ("prod", "decay") for c in "xyz")]) for f in
-        ConvertedFolder(folder).files]
+    t = [
+        pq.read_table(
+            f,
+            columns=[
+                "run_id",
+                "event_id",
+                "nch",
+                *(f"llp_{k}_{c}" for k in ("prod", "decay") for c in "xyz"),
+            ],
+        )
+        for f in ConvertedFolder(folder).files
+    ]
     cols = {c: np.concatenate([x.column(c).to_numpy() for x in t]) for c in t[0].column_names}
     truth = np.stack([cols[f"llp_{k}_{c}"] for k in ("prod", "decay") for c in "xyz"], 1)
     return cols["run_id"], cols["event_id"], cols["nch"], truth
@@ -65,8 +78,16 @@ def test_evaluate_reports_conditional_coverage_sbc_and_binned_resolution(folder,
     flow, point = make_bundle(folder, "flow"), make_bundle(folder, "point")
     out = tmp_path / "report"
     s = 150
-    rep = evaluate(flow, folder, out, baseline=point, n_samples=64, coverage_samples=s,
-                   n_corner=0, progress=False)
+    rep = evaluate(
+        flow,
+        folder,
+        out,
+        baseline=point,
+        n_samples=64,
+        coverage_samples=s,
+        n_corner=0,
+        progress=False,
+    )
     saved = json.loads((out / "report.json").read_text())
     a = np.load(out / "arrays.npz")
     n_ok = saved["n_ok"]
@@ -77,8 +98,9 @@ def test_evaluate_reports_conditional_coverage_sbc_and_binned_resolution(folder,
         assert sum(r["n"] for r in rows) == n_ok
         values = a[f"variable_{var}"]
         for r in rows:
-            assert {"lo", "hi", "n", "observed_68", "observed_90", "stderr_68",
-                    "stderr_90"} <= set(r)
+            assert {"lo", "hi", "n", "observed_68", "observed_90", "stderr_68", "stderr_90"} <= set(
+                r
+            )
             last = r is rows[-1]
             sel = (values >= r["lo"]) & ((values < r["hi"]) | (last & (values == r["hi"])))
             assert int(sel.sum()) == r["n"]
@@ -98,13 +120,23 @@ def test_evaluate_reports_conditional_coverage_sbc_and_binned_resolution(folder,
     rows = saved["resolution_by_n_doms"]
     assert sum(r["n"] for r in rows) == n_ok
     assert set(rows[0]["median_3d"]) == {"flow", "mse_baseline"}
-    assert all(math.isfinite(r["log_hdr_volume_68"]) and r["hdr_side_68"] < r["hdr_side_90"]
-               for r in rows)
-    for name in ("coverage_conditional", "coverage_coordinates", "sbc_ranks",
-                 "resolution_by_n_doms"):
+    assert all(
+        math.isfinite(r["log_hdr_volume_68"]) and r["hdr_side_68"] < r["hdr_side_90"] for r in rows
+    )
+    for name in (
+        "coverage_conditional",
+        "coverage_coordinates",
+        "sbc_ranks",
+        "resolution_by_n_doms",
+    ):
         png = out / rep["figures"][name]
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000
     md = (out / "report.md").read_text()
-    for section in ("## Coverage per quintile", "**gap_length**", "## Per-coordinate",
-                    "## Resolution and HDR size", "![sbc_ranks](sbc_ranks.png)"):
+    for section in (
+        "## Coverage per quintile",
+        "**gap_length**",
+        "## Per-coordinate",
+        "## Resolution and HDR size",
+        "![sbc_ranks](sbc_ranks.png)",
+    ):
         assert section in md

@@ -30,11 +30,39 @@ def setup(tmp_path_factory):
 def test_evaluate_writes_every_artefact(setup):
     folder, flow, point, root = setup
     out = root / "report"
-    assert main(["evaluate", "--model", str(flow), "--data", folder, "--out", str(out),
-                 "--baseline", str(point), "--samples", "128", "--coverage-samples", "200",
-                 "--corner", "2", "--no-progress"]) == 0
-    names = {"report.json", "report.md", "errors.png", "pulls.png", "coverage.png",
-             "corner_0.png", "corner_1.png", "arrays.npz"}
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(flow),
+                "--data",
+                folder,
+                "--out",
+                str(out),
+                "--baseline",
+                str(point),
+                "--samples",
+                "128",
+                "--coverage-samples",
+                "200",
+                "--corner",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    names = {
+        "report.json",
+        "report.md",
+        "errors.png",
+        "pulls.png",
+        "coverage.png",
+        "corner_0.png",
+        "corner_1.png",
+        "arrays.npz",
+    }
     assert names <= {p.name for p in out.iterdir()}
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000
@@ -42,8 +70,15 @@ def test_evaluate_writes_every_artefact(setup):
     assert rep["n_events"] == rep["n_ok"] == 90
     assert set(rep["resolution"]) == {"flow", "mse_baseline", "prior"}
     md = (out / "report.md").read_text()
-    for section in ("## Resolution", "## Pulls", "## Coverage", "prod_3d", "gap_length",
-                    "mse_baseline", "![coverage](coverage.png)"):
+    for section in (
+        "## Resolution",
+        "## Pulls",
+        "## Coverage",
+        "prod_3d",
+        "gap_length",
+        "mse_baseline",
+        "![coverage](coverage.png)",
+    ):
         assert section in md
 
     # The numbers in the report follow from the saved per-event arrays.
@@ -56,28 +91,60 @@ def test_evaluate_writes_every_artefact(setup):
     assert np.all(np.diff(obs) >= 0)
     # Two independent estimates of the 68% coverage (QMC thresholds vs random-sample ranks).
     assert rep["coverage"]["summary_68"] == pytest.approx(
-        coverage_curve(a["rank"], np.array([0.68]))[0][0], abs=0.08)
+        coverage_curve(a["rank"], np.array([0.68]))[0][0], abs=0.08
+    )
 
 
 def test_predict_writes_one_row_per_event(setup):
     folder, flow, _, root = setup
     out = root / "preds.parquet"
-    assert main(["predict", "--model", str(flow), "--data", folder, "--out", str(out),
-                 "--samples", "128", "--batch-size", "32", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(flow),
+                "--data",
+                folder,
+                "--out",
+                str(out),
+                "--samples",
+                "128",
+                "--batch-size",
+                "32",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     t = pq.read_table(out)
     assert t.num_rows == 90
-    for col in ("run_id", "event_id", "status", "prod_x", "decay_z_sigma", "cov", "gap_length",
-                "gap_length_sigma", "logp_threshold_68", "logp_threshold_90", "true_prod_x",
-                "true_gap_length", "logp_truth"):
+    for col in (
+        "run_id",
+        "event_id",
+        "status",
+        "prod_x",
+        "decay_z_sigma",
+        "cov",
+        "gap_length",
+        "gap_length_sigma",
+        "logp_threshold_68",
+        "logp_threshold_90",
+        "true_prod_x",
+        "true_gap_length",
+        "logp_truth",
+    ):
         assert col in t.column_names, col
     from llp_gap_reco.bundle import load_bundle
 
     bundle = load_bundle(flow)
-    b = next(iter(PackedLoader(folder, LoaderConfig(batch_size=90, shuffle=False),
-                               bundle.normalization)))
+    b = next(
+        iter(PackedLoader(folder, LoaderConfig(batch_size=90, shuffle=False), bundle.normalization))
+    )
     s = bundle.reconstruct(b, n_samples=128)
-    np.testing.assert_allclose(t.column("decay_y").to_numpy(), s.mean[:, 4].numpy(), rtol=1e-5,
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        t.column("decay_y").to_numpy(), s.mean[:, 4].numpy(), rtol=1e-5, atol=1e-3
+    )
     cov = np.stack(t.column("cov").to_numpy(zero_copy_only=False)).reshape(-1, 6, 6)
     np.testing.assert_allclose(cov, s.cov.numpy(), rtol=1e-4, atol=1e-2)
     enc = bundle.encode(b.x, b.seqlens).double()

@@ -115,11 +115,14 @@ def test_convention_and_dom_exclusions_keys():
     # without the key, the original converter's exclusions (whole DOMs)
     assert FeatureExtractor().config["dom_exclusions"] == {
         "exclusions": ["SaturationWindows", "BadDomsList", "CalibrationErrata"],
-        "partial_exclusion": False}
-    for bad, message in (({"convention": "orig"}, "convention must be one of"),
-                         ({"dom_exclusions": {"exclusions": [1]}}, "list of frame"),
-                         ({"dom_exclusions": {"windows": []}}, r"unknown key\(s\) \['windows'\]"),
-                         ({"dom_exclusions": {"partial_exclusion": "no"}}, "true or false")):
+        "partial_exclusion": False,
+    }
+    for bad, message in (
+        ({"convention": "orig"}, "convention must be one of"),
+        ({"dom_exclusions": {"exclusions": [1]}}, "list of frame"),
+        ({"dom_exclusions": {"windows": []}}, r"unknown key\(s\) \['windows'\]"),
+        ({"dom_exclusions": {"partial_exclusion": "no"}}, "true or false"),
+    ):
         with pytest.raises(ValueError, match=message):
             FeatureExtractor(dict(copy.deepcopy(DEFAULT_CONFIG), **bad))
     no_total = copy.deepcopy(DEFAULT_CONFIG)

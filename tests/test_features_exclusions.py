@@ -46,8 +46,9 @@ def random_case(seed):
     starts = rng.uniform(tmin, tmax, len(wkeys))
     windows = np.column_stack([wkeys, starts, starts + rng.uniform(0, 300, len(wkeys))])
     # a DOM with two windows and an infinite one
-    windows = np.concatenate([windows, [[*wkeys[0], tmin - 1, tmin + 5],
-                                        [*wkeys[1], -np.inf, np.inf]]])
+    windows = np.concatenate(
+        [windows, [[*wkeys[0], tmin - 1, tmin + 5], [*wkeys[1], -np.inf, np.inf]]]
+    )
     return pulses, bad, windows
 
 
@@ -57,8 +58,9 @@ def test_mask_equals_naive_reference(seed, partial):
     pulses, bad, windows = random_case(seed)
     excl = Exclusions.combine([("doms", bad.astype(np.int64)), ("windows", windows)])
     got = excluded_pulses(pulses, excl, partial)
-    want = naive_excluded(pulses, {tuple(map(int, k)) for k in bad},
-                          [tuple(w) for w in windows], partial)
+    want = naive_excluded(
+        pulses, {tuple(map(int, k)) for k in bad}, [tuple(w) for w in windows], partial
+    )
     np.testing.assert_array_equal(got, want)
     assert want.any() and not want.all()
     kept, n_removed = apply_exclusions(pulses, excl, partial)
@@ -96,10 +98,13 @@ def test_nothing_to_exclude_is_free_and_nonfinite_keys_are_kept():
 def test_config_default_and_validation():
     assert FeatureExtractor().config["dom_exclusions"] == {
         "exclusions": ["SaturationWindows", "BadDomsList", "CalibrationErrata"],
-        "partial_exclusion": False}
+        "partial_exclusion": False,
+    }
     cfg = copy.deepcopy(DEFAULT_CONFIG)
-    cfg["dom_exclusions"] = {"exclusions": ["BadDomsList", "BadDomsListSLC"],
-                             "partial_exclusion": True}
+    cfg["dom_exclusions"] = {
+        "exclusions": ["BadDomsList", "BadDomsListSLC"],
+        "partial_exclusion": True,
+    }
     assert FeatureExtractor(cfg).config["dom_exclusions"] == cfg["dom_exclusions"]
     old = copy.deepcopy(DEFAULT_CONFIG)
     del old["dom_exclusions"]  # configs written before exclusions existed

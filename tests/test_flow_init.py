@@ -32,8 +32,7 @@ def test_t_only_initialisation_reproduces_label_mean_and_covariance():
     flow = ConditionalFlow("t", conditional_input_dim=4)
     flow.init_from_labels(labels, seed=0)
     with torch.no_grad():
-        layers = flow.layer_parameters(
-            flow.flow_parameters(torch.zeros(1, 4, dtype=torch.float64)))
+        layers = flow.layer_parameters(flow.flow_parameters(torch.zeros(1, 4, dtype=torch.float64)))
     offset, t = layers[0]
     scale = flow.label_scale
     mean = flow.label_offset + scale * offset[0]

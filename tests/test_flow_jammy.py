@@ -48,10 +48,12 @@ def _reference() -> tuple[dict, dict[str, np.ndarray]]:
 
 def _native_from_reference(meta: dict, arrays: dict, layers: str) -> ConditionalFlow:
     prefix = f"{layers}/state/"
-    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays.items()
-             if k.startswith(prefix)}
+    state = {
+        k[len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(prefix)
+    }
     return ConditionalFlow.from_original_state_dict(
-        state, flow_defs=layers, mlp_hidden_dims=meta["mlp_hidden_dims"])
+        state, flow_defs=layers, mlp_hidden_dims=meta["mlp_hidden_dims"]
+    )
 
 
 def test_reference_file_covers_several_layer_strings():
@@ -109,10 +111,14 @@ def test_committed_reference_is_what_jammy_flows_computes(layers):
 
     meta, arrays = _reference()
     prefix = f"{layers}/state/"
-    state = {k[len(prefix):]: torch.from_numpy(v) for k, v in arrays.items()
-             if k.startswith(prefix)}
-    jammy = JammyFlow(layers, conditional_input_dim=meta["conditional_input_dim"],
-                      mlp_hidden_dims=meta["mlp_hidden_dims"])
+    state = {
+        k[len(prefix) :]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith(prefix)
+    }
+    jammy = JammyFlow(
+        layers,
+        conditional_input_dim=meta["conditional_input_dim"],
+        mlp_hidden_dims=meta["mlp_hidden_dims"],
+    )
     jammy.load_state_dict(state)
     with torch.no_grad():
         got = jammy.log_prob(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["encoding"]))

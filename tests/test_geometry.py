@@ -127,14 +127,54 @@ def test_graphnet_table_layout(tmp_path):
 
     rows = []
     for pmt, dx in enumerate((-0.1, 0.1, 0.3)):  # one mDOM (type 130) with three PMTs
-        rows.append(dict(string=87, dom_number=4, pmt_number=pmt, dom_x=27.0 + dx, dom_y=-5.0,
-                         dom_z=100.0, dom_type=130, rde=1.0))
-    rows.append(dict(string=1, dom_number=1, pmt_number=0, dom_x=-256.14, dom_y=-521.08,
-                     dom_z=496.03, dom_type=20, rde=1.0))
-    rows.append(dict(string=80, dom_number=40, pmt_number=0, dom_x=1.0, dom_y=2.0,
-                     dom_z=-300.0, dom_type=20, rde=1.35))
-    rows.append(dict(string=1, dom_number=61, pmt_number=0, dom_x=-265.6, dom_y=-497.6,
-                     dom_z=1944.7, dom_type=30, rde=1.0))
+        rows.append(
+            dict(
+                string=87,
+                dom_number=4,
+                pmt_number=pmt,
+                dom_x=27.0 + dx,
+                dom_y=-5.0,
+                dom_z=100.0,
+                dom_type=130,
+                rde=1.0,
+            )
+        )
+    rows.append(
+        dict(
+            string=1,
+            dom_number=1,
+            pmt_number=0,
+            dom_x=-256.14,
+            dom_y=-521.08,
+            dom_z=496.03,
+            dom_type=20,
+            rde=1.0,
+        )
+    )
+    rows.append(
+        dict(
+            string=80,
+            dom_number=40,
+            pmt_number=0,
+            dom_x=1.0,
+            dom_y=2.0,
+            dom_z=-300.0,
+            dom_type=20,
+            rde=1.35,
+        )
+    )
+    rows.append(
+        dict(
+            string=1,
+            dom_number=61,
+            pmt_number=0,
+            dom_x=-265.6,
+            dom_y=-497.6,
+            dom_z=1944.7,
+            dom_type=30,
+            rde=1.0,
+        )
+    )
     df = pd.DataFrame(rows)
     df.index = pd.MultiIndex.from_arrays([df.dom_x, df.dom_y, df.dom_z], names=["x", "y", "z"])
     path = tmp_path / "graphnet.parquet"
@@ -199,6 +239,8 @@ def test_surveyed_icecube86_table(tmp_path, geometry):
     standin = write_graphnet_standin(tmp_path / "standin.parquet")
     real_schema, standin_schema = pq.read_schema(path), pq.read_schema(standin)
     assert standin_schema.remove_metadata().equals(real_schema.remove_metadata())
-    assert (standin_schema.pandas_metadata["index_columns"]
-            == real_schema.pandas_metadata["index_columns"])
+    assert (
+        standin_schema.pandas_metadata["index_columns"]
+        == real_schema.pandas_metadata["index_columns"]
+    )
     _simulate_and_extract(g)

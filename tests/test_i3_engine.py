@@ -39,8 +39,9 @@ class DictAccess:
 
     def exclusions(self, frame, keys):
         seen = {**self.mixed, **{k: v for k, v in frame.items() if isinstance(v, tuple)}}
-        return Exclusions.combine([seen[k] for k in keys if k in seen],
-                                  tuple(k for k in keys if k not in seen))
+        return Exclusions.combine(
+            [seen[k] for k in keys if k in seen], tuple(k for k in keys if k not in seen)
+        )
 
     def stop(self, frame):
         return frame["stop"]
@@ -71,9 +72,17 @@ def fake_reconstruct(batch):
     for f in batch:
         mean = np.full(6, fingerprint(f))
         out.append(
-            EventResult(Status.OK, f.shape[0], mean=mean, cov=np.eye(6), sigma=np.ones(6),
-                        gap_length_mean=1.0, gap_length_sigma=0.1, logp_threshold_68=-5,
-                        logp_threshold_90=-7)
+            EventResult(
+                Status.OK,
+                f.shape[0],
+                mean=mean,
+                cov=np.eye(6),
+                sigma=np.ones(6),
+                gap_length_mean=1.0,
+                gap_length_sigma=0.1,
+                logp_threshold_68=-5,
+                logp_threshold_90=-7,
+            )
         )
     return out
 
@@ -129,8 +138,15 @@ def test_order_count_and_results(batch_size):
     frames = make_stream(700)
     assert len(frames) >= 2000
     ex = FeatureExtractor()
-    eng = BatchingEngine(DictAccess(), ex, fake_reconstruct, pulse_key=PULSES,
-                         output_name="Reco", batch_size=batch_size, sub_event_stream="InIceSplit")
+    eng = BatchingEngine(
+        DictAccess(),
+        ex,
+        fake_reconstruct,
+        pulse_key=PULSES,
+        output_name="Reco",
+        batch_size=batch_size,
+        sub_event_stream="InIceSplit",
+    )
     pushed, depth = run(frames, eng)
     assert [f["index"] for f in pushed] == list(range(len(frames)))
     assert depth <= eng.queue.max_frames
@@ -158,9 +174,15 @@ def test_order_count_and_results(batch_size):
 
 def test_condition_skips_but_keeps_place():
     frames = make_stream(60)
-    eng = BatchingEngine(DictAccess(), FeatureExtractor(), fake_reconstruct, pulse_key=PULSES,
-                         output_name="Reco", batch_size=5,
-                         condition=lambda fr: fr["index"] % 2 == 0)
+    eng = BatchingEngine(
+        DictAccess(),
+        FeatureExtractor(),
+        fake_reconstruct,
+        pulse_key=PULSES,
+        output_name="Reco",
+        batch_size=5,
+        condition=lambda fr: fr["index"] % 2 == 0,
+    )
     pushed, _ = run(frames, eng)
     assert [f["index"] for f in pushed] == list(range(len(frames)))
     for f in frames:
@@ -174,8 +196,9 @@ def broken(batch):
 
 def test_unexpected_error_stops_by_default():
     frames = make_stream(40)
-    eng = BatchingEngine(DictAccess(), FeatureExtractor(), broken, pulse_key=PULSES,
-                         output_name="Reco", batch_size=4)
+    eng = BatchingEngine(
+        DictAccess(), FeatureExtractor(), broken, pulse_key=PULSES, output_name="Reco", batch_size=4
+    )
     with pytest.raises(ReconstructionError, match="FloatingPointError: boom") as err:
         run(frames, eng)
     assert isinstance(err.value.__cause__, FloatingPointError)  # the traceback is kept
@@ -183,8 +206,15 @@ def test_unexpected_error_stops_by_default():
 
 def test_flagged_batch_marks_events_and_keeps_frames():
     frames = make_stream(40)
-    eng = BatchingEngine(DictAccess(), FeatureExtractor(), broken, pulse_key=PULSES,
-                         output_name="Reco", batch_size=4, on_error="flag")
+    eng = BatchingEngine(
+        DictAccess(),
+        FeatureExtractor(),
+        broken,
+        pulse_key=PULSES,
+        output_name="Reco",
+        batch_size=4,
+        on_error="flag",
+    )
     pushed, _ = run(frames, eng)
     assert [f["index"] for f in pushed] == list(range(len(frames)))
     statuses = [f["Reco_Params"].status for f in frames if f["stop"] == "P"]
@@ -200,8 +230,15 @@ def test_unexpected_feature_error_follows_on_error():
     frames = make_stream(20)
     frames[5][PULSES] = "not an array"  # a pulses object that cannot be read
     for mode in ("raise", "flag"):
-        eng = BatchingEngine(DictAccess(), FeatureExtractor(), fake_reconstruct,
-                             pulse_key=PULSES, output_name="Reco", batch_size=4, on_error=mode)
+        eng = BatchingEngine(
+            DictAccess(),
+            FeatureExtractor(),
+            fake_reconstruct,
+            pulse_key=PULSES,
+            output_name="Reco",
+            batch_size=4,
+            on_error=mode,
+        )
         if mode == "raise":
             with pytest.raises(ReconstructionError, match="feature extraction"):
                 run(copy.deepcopy(frames), eng)
@@ -252,11 +289,17 @@ def test_exclusions_from_d_and_event_frames(partial):
         seen.extend(batch)
         return fake_reconstruct(batch)
 
-    settings = ExclusionSettings(("SaturationWindows", "BadDomsList", "CalibrationErrata"),
-                                 partial)
+    settings = ExclusionSettings(("SaturationWindows", "BadDomsList", "CalibrationErrata"), partial)
     ex = FeatureExtractor()
-    eng = BatchingEngine(DictAccess(), ex, recording, pulse_key=PULSES, output_name="Reco",
-                         batch_size=7, exclusions=settings)
+    eng = BatchingEngine(
+        DictAccess(),
+        ex,
+        recording,
+        pulse_key=PULSES,
+        output_name="Reco",
+        batch_size=7,
+        exclusions=settings,
+    )
     pushed, _ = run(frames, eng)
     assert len(pushed) == len(frames)
     results = [f["Reco_Params"] for f in frames if f["stop"] == "P"]
@@ -271,19 +314,31 @@ def test_exclusions_from_d_and_event_frames(partial):
     # excluding everything is a per-event status, not an error
     p = events[0].pulses
     every = np.unique(p[:, :3], axis=0).astype(np.int64)
-    eng = BatchingEngine(DictAccess(), ex, fake_reconstruct, pulse_key=PULSES,
-                         output_name="Reco", batch_size=2, exclusions=settings)
-    allbad = [{"stop": "G", "geometry": GEO}, {"stop": "D", "BadDomsList": ("doms", every)},
-              {"stop": "P", PULSES: p}]
+    eng = BatchingEngine(
+        DictAccess(),
+        ex,
+        fake_reconstruct,
+        pulse_key=PULSES,
+        output_name="Reco",
+        batch_size=2,
+        exclusions=settings,
+    )
+    allbad = [
+        {"stop": "G", "geometry": GEO},
+        {"stop": "D", "BadDomsList": ("doms", every)},
+        {"stop": "P", PULSES: p},
+    ]
     run(allbad, eng)
     res = allbad[-1]["Reco_Params"]
     assert res.status is Status.NO_DOMS_AFTER_CLEANING and res.n_doms_excluded == len(
-        np.unique(p[:, :2], axis=0))
+        np.unique(p[:, :2], axis=0)
+    )
 
 
 def test_output_key_clash_and_missing_geometry_are_clear_errors():
-    eng = BatchingEngine(DictAccess(), FeatureExtractor(), fake_reconstruct, pulse_key=PULSES,
-                         output_name="Reco")
+    eng = BatchingEngine(
+        DictAccess(), FeatureExtractor(), fake_reconstruct, pulse_key=PULSES, output_name="Reco"
+    )
     with pytest.raises(RuntimeError, match="before any geometry"):
         eng.process({"stop": "P", PULSES: np.zeros((0, 6))})
     eng.process({"stop": "G", "geometry": GEO})

@@ -29,11 +29,17 @@ from llp_gap_reco.geometry import Geometry
 pytestmark = pytest.mark.icetray
 
 REAL_DIR = os.environ.get("LLP_GAP_RECO_REAL_I3_DIR", "")
-FILES = sorted(p for p in pathlib.Path(REAL_DIR).glob("**/*.i3*")
-               if "GeoCalib" not in p.name) if REAL_DIR else []
+FILES = (
+    sorted(p for p in pathlib.Path(REAL_DIR).glob("**/*.i3*") if "GeoCalib" not in p.name)
+    if REAL_DIR
+    else []
+)
 if not FILES:
-    pytest.skip("no real I3 files: set LLP_GAP_RECO_REAL_I3_DIR to a folder of IceCube I3 files "
-                "(e.g. graphnet's data/tests/i3)", allow_module_level=True)
+    pytest.skip(
+        "no real I3 files: set LLP_GAP_RECO_REAL_I3_DIR to a folder of IceCube I3 files "
+        "(e.g. graphnet's data/tests/i3)",
+        allow_module_level=True,
+    )
 IC86_TABLE = real_ic86_table()
 if IC86_TABLE is None:
     pytest.skip(NO_TABLE, allow_module_level=True)
@@ -124,8 +130,16 @@ def test_real_file_end_to_end(path, model, tmp_path):
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", Filename=str(path))
     tray.AddModule(record, "reference", Streams=[icetray.I3Frame.Physics])
-    tray.AddModule(Recording, "llpreco", ModelPath=model, Pulses=key, SubEventStream=stream,
-                   BatchSize=2, Samples=16, GeometryTable=str(table))
+    tray.AddModule(
+        Recording,
+        "llpreco",
+        ModelPath=model,
+        Pulses=key,
+        SubEventStream=stream,
+        BatchSize=2,
+        Samples=16,
+        GeometryTable=str(table),
+    )
     tray.AddModule("I3Writer", "writer", Filename=out)
     tray.Execute()
 

@@ -41,8 +41,15 @@ def standin(tmp_path_factory):
     expected = write_realformat_i3(path, N_EVENTS, table, seed=3)
     nogcd = str(tmp / "nogcd.i3.zst")
     expected_nogcd = write_realformat_i3(nogcd, 12, table, seed=4, with_gcd=False)
-    return {"tmp": tmp, "model": model, "table": table, "input": path, "expected": expected,
-            "nogcd": nogcd, "expected_nogcd": expected_nogcd}
+    return {
+        "tmp": tmp,
+        "model": model,
+        "table": table,
+        "input": path,
+        "expected": expected,
+        "nogcd": nogcd,
+        "expected_nogcd": expected_nogcd,
+    }
 
 
 def recording_module():
@@ -78,8 +85,13 @@ def run_tray(infile, outfile, module, **params):
 
 def signature(frame):
     h = frame["I3EventHeader"] if "I3EventHeader" in frame else None
-    return (frame.Stop.id, h.run_id if h else -1, h.event_id if h else -1,
-            h.sub_event_stream if h else "", h.sub_event_id if h else -1)
+    return (
+        frame.Stop.id,
+        h.run_id if h else -1,
+        h.event_id if h else -1,
+        h.sub_event_stream if h else "",
+        h.sub_event_id if h else -1,
+    )
 
 
 def frames_of(path):
@@ -111,42 +123,65 @@ def expected_input(exp, pulses, geometry, bad_keys, partial):
     return FeatureExtractor().event_features(kept, geometry), n_removed
 
 
-@pytest.mark.parametrize("pulses,partial,extra_keys", [
-    ("SplitInIcePulses", None, None),                  # the bundle's exclusions
-    ("SRTInIcePulses", True, ["BadDomsListSLC"]),      # a mask of a mask, partial exclusion
-    ("SplitInIcePulsesHLCSLC", False, []),             # a union; no exclusion at all
-])
-def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, capfd, pulses, partial,
-                                           extra_keys):
+@pytest.mark.parametrize(
+    "pulses,partial,extra_keys",
+    [
+        ("SplitInIcePulses", None, None),  # the bundle's exclusions
+        ("SRTInIcePulses", True, ["BadDomsListSLC"]),  # a mask of a mask, partial exclusion
+        ("SplitInIcePulsesHLCSLC", False, []),  # a union; no exclusion at all
+    ],
+)
+def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, capfd, pulses, partial, extra_keys):
     from _i3_realformat import geometry_with_mdoms
     from llp_gap_reco.bundle import load_bundle
 
     trained = load_bundle(standin["model"]).feature_config["dom_exclusions"]
-    assert trained == {"exclusions": ["SaturationWindows", "BadDomsList", "CalibrationErrata"],
-                       "partial_exclusion": False}  # the bundle records its exclusions
+    assert trained == {
+        "exclusions": ["SaturationWindows", "BadDomsList", "CalibrationErrata"],
+        "partial_exclusion": False,
+    }  # the bundle records its exclusions
 
     module = recording_module()
-    keys = None if extra_keys is None else (
-        ["SaturationWindows", "BadDomsList", "CalibrationErrata"] + extra_keys if extra_keys
-        else [])
+    keys = (
+        None
+        if extra_keys is None
+        else (
+            ["SaturationWindows", "BadDomsList", "CalibrationErrata"] + extra_keys
+            if extra_keys
+            else []
+        )
+    )
     out = str(tmp_path / "out.i3.zst")
-    run_tray(standin["input"], out, module, ModelPath=standin["model"], Pulses=pulses,
-             SubEventStream="InIceSplit", BatchSize=7, Samples=16, DOMExclusions=keys,
-             PartialExclusion=partial, SummaryFile=str(tmp_path / "summary.json"))
+    run_tray(
+        standin["input"],
+        out,
+        module,
+        ModelPath=standin["model"],
+        Pulses=pulses,
+        SubEventStream="InIceSplit",
+        BatchSize=7,
+        Samples=16,
+        DOMExclusions=keys,
+        PartialExclusion=partial,
+        SummaryFile=str(tmp_path / "summary.json"),
+    )
     warned = "differ from those the model was trained with" in capfd.readouterr().err
     assert warned == (extra_keys is not None)  # told otherwise than the bundle: a warning
     fin, fout = frames_of(standin["input"]), frames_of(out)
     # I3Writer writes its own TrayInfo frame first; every input frame follows, in order
-    assert [signature(f) for f in fout if f.Stop.id != "I"] == \
-        [signature(f) for f in fin if f.Stop.id != "I"]
+    assert [signature(f) for f in fout if f.Stop.id != "I"] == [
+        signature(f) for f in fin if f.Stop.id != "I"
+    ]
     assert sum(f.Stop.id == "I" for f in fout) >= sum(f.Stop.id == "I" for f in fin)
     assert {f.Stop.id for f in fin} >= {"I", "G", "C", "D", "Q", "P", "S"}
 
     geometry = geometry_with_mdoms(standin["table"])
-    reco = [f for f in fout if f.Stop.id == "P" and f["I3EventHeader"].sub_event_stream ==
-            "InIceSplit"]
-    others = [f for f in fout if f.Stop.id == "P" and f["I3EventHeader"].sub_event_stream !=
-              "InIceSplit"]
+    reco = [
+        f for f in fout if f.Stop.id == "P" and f["I3EventHeader"].sub_event_stream == "InIceSplit"
+    ]
+    others = [
+        f for f in fout if f.Stop.id == "P" and f["I3EventHeader"].sub_event_stream != "InIceSplit"
+    ]
     assert len(reco) == len(standin["expected"]) and others
     assert not any("LLPGapReco_Params" in f for f in others)
     bad_keys = ("BadDomsList",) if extra_keys is None else ("BadDomsList", "BadDomsListSLC")
@@ -155,13 +190,15 @@ def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, capfd, pulses, par
     for f, exp in zip(reco, standin["expected"]):
         h = f["I3EventHeader"]
         assert (h.event_id, h.sub_event_id) == (exp.event_id, exp.sub_event_id)
-        src = {"SplitInIcePulses": exp.split, "SRTInIcePulses": exp.srt,
-               "SplitInIcePulsesHLCSLC": exp.split}[pulses]
+        src = {
+            "SplitInIcePulses": exp.split,
+            "SRTInIcePulses": exp.srt,
+            "SplitInIcePulsesHLCSLC": exp.split,
+        }[pulses]
         if keys == []:
             want, n_removed = FeatureExtractor().event_features(src, geometry), 0
         else:
-            want, n_removed = expected_input(exp, src, geometry, bad_keys,
-                                             bool(partial))
+            want, n_removed = expected_input(exp, src, geometry, bad_keys, bool(partial))
         params = f["LLPGapReco_Params"]
         assert params["n_doms_excluded"] == n_removed
         n_removed_total += n_removed
@@ -184,9 +221,16 @@ def test_frames_masks_exclusions_multi_pmt(standin, tmp_path, capfd, pulses, par
 def test_mdom_pmts_are_summed_per_module(standin, tmp_path):
     """Pulses on PMTs 0-23 of one mDOM form one row whose TotalCharge is log(1 + sum q)."""
     module = recording_module()
-    run_tray(standin["input"], str(tmp_path / "o.i3"), module, ModelPath=standin["model"],
-             Pulses="SplitInIcePulses", SubEventStream="InIceSplit", Samples=16,
-             DOMExclusions=[])
+    run_tray(
+        standin["input"],
+        str(tmp_path / "o.i3"),
+        module,
+        ModelPath=standin["model"],
+        Pulses="SplitInIcePulses",
+        SubEventStream="InIceSplit",
+        Samples=16,
+        DOMExclusions=[],
+    )
     ex = FeatureExtractor()
     col = ex.names.index("TotalCharge")
     checked = 0
@@ -194,17 +238,25 @@ def test_mdom_pmts_are_summed_per_module(standin, tmp_path):
         md = exp.split[(exp.split[:, 0] == 87) & (exp.split[:, 4] > 0)]  # NaN: cleaned away
         for om in np.unique(md[:, 1]):
             on = md[md[:, 1] == om]
-            row = np.flatnonzero((np.abs(got[:, 2] - (-200.0 - 10 * om)) < 1e-3)
-                                 & (np.abs(got[:, 0] - 40.0) < 1e-3))
+            row = np.flatnonzero(
+                (np.abs(got[:, 2] - (-200.0 - 10 * om)) < 1e-3) & (np.abs(got[:, 0] - 40.0) < 1e-3)
+            )
             assert row.size == 1
             assert got[row[0], col] == pytest.approx(np.log1p(on[:, 4].sum()), rel=1e-5)
             checked += int(len(np.unique(on[:, 2])) > 1)
     assert checked > 0  # some modules had pulses on several PMTs
     refused = recording_module()
     out = str(tmp_path / "r.i3")
-    run_tray(standin["input"], out, refused, ModelPath=standin["model"],
-             Pulses="SplitInIcePulses", SubEventStream="InIceSplit", Samples=16,
-             MultiPMT="refuse")
+    run_tray(
+        standin["input"],
+        out,
+        refused,
+        ModelPath=standin["model"],
+        Pulses="SplitInIcePulses",
+        SubEventStream="InIceSplit",
+        Samples=16,
+        MultiPMT="refuse",
+    )
     reco = [f for f in frames_of(out) if "LLPGapReco_Params" in f]
     for f, exp in zip(reco, standin["expected"]):
         multi = bool((exp.split[:, 2] != 0).any())
@@ -216,9 +268,16 @@ def test_without_gcd_uses_the_geometry_table(standin, tmp_path):
     unknown to the IC86 table (per-event status), the rest is reconstructed."""
     module = recording_module()
     out = str(tmp_path / "o.i3")
-    run_tray(standin["nogcd"], out, module, ModelPath=standin["model"],
-             Pulses="SplitInIcePulses", SubEventStream="InIceSplit", Samples=16,
-             GeometryTable=standin["table"])
+    run_tray(
+        standin["nogcd"],
+        out,
+        module,
+        ModelPath=standin["model"],
+        Pulses="SplitInIcePulses",
+        SubEventStream="InIceSplit",
+        Samples=16,
+        GeometryTable=standin["table"],
+    )
     reco = [f for f in frames_of(out) if "LLPGapReco_Params" in f]
     assert len(reco) == len(standin["expected_nogcd"])
     statuses = []
@@ -228,25 +287,46 @@ def test_without_gcd_uses_the_geometry_table(standin, tmp_path):
         assert st == (Status.UNKNOWN_OMKEY if (exp.split[:, 0] == 87).any() else Status.OK)
     assert Status.OK in statuses and Status.UNKNOWN_OMKEY in statuses
     with pytest.raises(RuntimeError, match="before any geometry"):
-        run_tray(standin["nogcd"], str(tmp_path / "x.i3"), recording_module(),
-                 ModelPath=standin["model"], Pulses="SplitInIcePulses")
+        run_tray(
+            standin["nogcd"],
+            str(tmp_path / "x.i3"),
+            recording_module(),
+            ModelPath=standin["model"],
+            Pulses="SplitInIcePulses",
+        )
 
 
 def test_unexpected_error_stops_the_tray_or_is_flagged(standin, tmp_path):
     module = recording_module()
     module.fail_batches = {2}
     with pytest.raises(RuntimeError):
-        run_tray(standin["input"], str(tmp_path / "a.i3"), module, ModelPath=standin["model"],
-                 SubEventStream="InIceSplit", BatchSize=8, Samples=16)
+        run_tray(
+            standin["input"],
+            str(tmp_path / "a.i3"),
+            module,
+            ModelPath=standin["model"],
+            SubEventStream="InIceSplit",
+            BatchSize=8,
+            Samples=16,
+        )
     module = recording_module()
     module.fail_batches = {2}
     out = str(tmp_path / "b.i3")
-    run_tray(standin["input"], out, module, ModelPath=standin["model"],
-             SubEventStream="InIceSplit", BatchSize=8, Samples=16, OnError="flag",
-             SummaryFile=str(tmp_path / "s.json"))
+    run_tray(
+        standin["input"],
+        out,
+        module,
+        ModelPath=standin["model"],
+        SubEventStream="InIceSplit",
+        BatchSize=8,
+        Samples=16,
+        OnError="flag",
+        SummaryFile=str(tmp_path / "s.json"),
+    )
     fout = frames_of(out)
-    assert [signature(f) for f in fout if f.Stop.id != "I"] == \
-        [signature(f) for f in frames_of(standin["input"]) if f.Stop.id != "I"]
+    assert [signature(f) for f in fout if f.Stop.id != "I"] == [
+        signature(f) for f in frames_of(standin["input"]) if f.Stop.id != "I"
+    ]
     statuses = [f["LLPGapReco_Params"]["status"] for f in fout if "LLPGapReco_Params" in f]
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["status"]["ERROR"] == statuses.count(Status.ERROR) > 0
@@ -263,18 +343,23 @@ def test_tableio_books_the_outputs(standin, tmp_path):
     from llp_gap_reco import LLPGapReco
 
     out = tmp_path / "csv"
-    keys = ["LLPGapReco_Params", "LLPGapReco_Production", "LLPGapReco_Decay",
-            "LLPGapReco_Particle"]
+    keys = ["LLPGapReco_Params", "LLPGapReco_Production", "LLPGapReco_Decay", "LLPGapReco_Particle"]
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", Filename=standin["input"])
-    tray.AddModule(LLPGapReco, "llpreco", ModelPath=standin["model"],
-                   SubEventStream="InIceSplit", Samples=16)
-    tray.AddModule(tableio.I3TableWriter, "tables",
-                   TableService=tableio.I3CSVTableService(str(out)), Keys=keys,
-                   SubEventStreams=["InIceSplit"])
+    tray.AddModule(
+        LLPGapReco, "llpreco", ModelPath=standin["model"], SubEventStream="InIceSplit", Samples=16
+    )
+    tray.AddModule(
+        tableio.I3TableWriter,
+        "tables",
+        TableService=tableio.I3CSVTableService(str(out)),
+        Keys=keys,
+        SubEventStreams=["InIceSplit"],
+    )
     tray.AddModule("I3Writer", "writer", Filename=str(tmp_path / "o.i3"))
     tray.Execute()
     frames = [f for f in frames_of(str(tmp_path / "o.i3")) if "LLPGapReco_Params" in f]
+
     def table(key):  # the CSV service writes a header row, then a row of units/docs
         with open(out / f"{key}.csv") as fh:
             return list(csv.DictReader(fh))[1:]
@@ -297,10 +382,17 @@ def test_convert_shares_the_feature_path(standin, tmp_path):
     from llp_gap_reco.i3.convert import convert_files
 
     module = recording_module()
-    run_tray(standin["input"], str(tmp_path / "o.i3"), module, ModelPath=standin["model"],
-             SubEventStream="InIceSplit", Samples=16)
-    folder = convert_files(None, [standin["input"]], str(tmp_path / "conv"), progress=False,
-                           events_per_file=1000)
+    run_tray(
+        standin["input"],
+        str(tmp_path / "o.i3"),
+        module,
+        ModelPath=standin["model"],
+        SubEventStream="InIceSplit",
+        Samples=16,
+    )
+    folder = convert_files(
+        None, [standin["input"]], str(tmp_path / "conv"), progress=False, events_per_file=1000
+    )
     cf = ConvertedFolder(folder)
     dec = read_data_file(cf.files[0])
     rows = [dec.features[a:b] for a, b in zip(dec.offsets[:-1], dec.offsets[1:])]
@@ -311,11 +403,22 @@ def test_convert_shares_the_feature_path(standin, tmp_path):
 
 def test_reconstruct_script_exit_codes(standin, tmp_path):
     spec = importlib.util.spec_from_file_location(
-        "reconstruct_i3", ROOT / "resources" / "examples" / "reconstruct_i3.py")
+        "reconstruct_i3", ROOT / "resources" / "examples" / "reconstruct_i3.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    base = ["-i", standin["nogcd"], "--model", standin["model"], "--samples", "16",
-            "--geometry-table", standin["table"], "--pulses", "SplitInIcePulses"]
+    base = [
+        "-i",
+        standin["nogcd"],
+        "--model",
+        standin["model"],
+        "--samples",
+        "16",
+        "--geometry-table",
+        standin["table"],
+        "--pulses",
+        "SplitInIcePulses",
+    ]
     out = tmp_path / "o.i3.zst"
     # some events hit mDOMs unknown to the IC86 table: more than 0 % failed -> exit 3
     assert script.main(base + ["-o", str(out), "--max-failed-fraction", "0"]) == 3

@@ -36,8 +36,10 @@ def files(tmp_path_factory):
     n_phys = 0
     for path in (a, b):  # the second file's G, C, D frames land midway
         for frame in dataio.I3File(path):
-            if frame.Stop == icetray.I3Frame.Physics and \
-                    frame["I3EventHeader"].sub_event_stream == "InIceSplit":
+            if (
+                frame.Stop == icetray.I3Frame.Physics
+                and frame["I3EventHeader"].sub_event_stream == "InIceSplit"
+            ):
                 n_phys += 1
                 key = (frame["I3EventHeader"].run_id, frame["I3EventHeader"].event_id)
                 if n_phys % 97 == 5:
@@ -84,8 +86,12 @@ def frames_of(path):
 
 def signature(frame):
     h = frame["I3EventHeader"] if "I3EventHeader" in frame else None
-    return (frame.Stop.id, h.run_id if h else -1, h.event_id if h else -1,
-            h.sub_event_stream if h else "")
+    return (
+        frame.Stop.id,
+        h.run_id if h else -1,
+        h.event_id if h else -1,
+        h.sub_event_stream if h else "",
+    )
 
 
 def test_frames_kept_in_order_and_outputs_match_predict(files):
@@ -99,8 +105,14 @@ def test_frames_kept_in_order_and_outputs_match_predict(files):
     outfile = str(files["tmp"] / "reco.i3.zst")
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", Filename=files["input"])
-    tray.AddModule(LLPGapReco, "llpreco", ModelPath=files["model"], BatchSize=64,
-                   SubEventStream="InIceSplit", Samples=256)
+    tray.AddModule(
+        LLPGapReco,
+        "llpreco",
+        ModelPath=files["model"],
+        BatchSize=64,
+        SubEventStream="InIceSplit",
+        Samples=256,
+    )
     tray.AddModule("I3Writer", "writer", Filename=outfile)
     tray.Execute()
 
@@ -138,14 +150,14 @@ def test_frames_kept_in_order_and_outputs_match_predict(files):
         want = row[["prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z"]].to_numpy(float)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)  # metres
         cov = np.array(f["LLPGapReco_Covariance"])
-        np.testing.assert_allclose(cov.ravel(), np.asarray(row["cov"], float), rtol=1e-3,
-                                   atol=1e-3)
+        np.testing.assert_allclose(cov.ravel(), np.asarray(row["cov"], float), rtol=1e-3, atol=1e-3)
         assert params["gap_length"] == pytest.approx(row["gap_length"], rel=1e-4, abs=1e-3)
         p = f["LLPGapReco_Particle"]
         assert p.length == pytest.approx(params["gap_length"])
         step = got[3:] - got[:3]
-        np.testing.assert_allclose([p.dir.x, p.dir.y, p.dir.z], step / np.linalg.norm(step),
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            [p.dir.x, p.dir.y, p.dir.z], step / np.linalg.norm(step), atol=1e-9
+        )
         n_ok += 1
     assert n_ok == len(table) and n_ok > 600
 
@@ -194,13 +206,11 @@ def test_simulate_i3_and_convert_cli(files, tmp_path):
 
     i3 = str(tmp_path / "sim.i3.gz")
     assert main(["simulate", "--events", "30", "--seed", "4", "--i3", i3]) == 0
-    assert main(["convert", "-i", i3, "-o", str(tmp_path / "conv"), "--events-per-file",
-                 "10"]) == 0
+    assert main(["convert", "-i", i3, "-o", str(tmp_path / "conv"), "--events-per-file", "10"]) == 0
     cf = ConvertedFolder(str(tmp_path / "conv"))
     assert cf.manifest["n_events"] == 30
     # a rerun into the same folder (a resubmitted job) converts nothing twice
-    assert main(["convert", "-i", i3, "-o", str(tmp_path / "conv"), "--events-per-file",
-                 "10"]) == 0
+    assert main(["convert", "-i", i3, "-o", str(tmp_path / "conv"), "--events-per-file", "10"]) == 0
     cf = ConvertedFolder(str(tmp_path / "conv"))
     assert cf.manifest["n_events"] == 30 and len(cf.files) == 3
     # truth decay vertex recomputed from LLPInfo equals the simulator's
@@ -208,6 +218,10 @@ def test_simulate_i3_and_convert_cli(files, tmp_path):
     from llp_gap_reco.simulation import simulate
 
     targets = np.concatenate([read_data_file(f, targets=True).targets for f in cf.files])
-    truth = np.array([[e.truth[k] for k in ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y",
-                                             "decay_z")] for e in simulate(30, seed=4)])
+    truth = np.array(
+        [
+            [e.truth[k] for k in ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z")]
+            for e in simulate(30, seed=4)
+        ]
+    )
     np.testing.assert_allclose(targets, truth, rtol=1e-9, atol=1e-6)

@@ -28,8 +28,12 @@ def test_predict_path_does_not_import_training(tmp_path):
     folder = make_folder(tmp_path / "data", n_events=40, events_per_file=20)
     model = save_bundle(make_bundle(folder), tmp_path / "model.pt")
     out = tmp_path / "pred.parquet"
-    proc = subprocess.run([sys.executable, "-c", PREDICT_PATH, str(model), folder, str(out)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PREDICT_PATH, str(model), folder, str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["n"] == 40 and out.exists()
     assert "llp_gap_reco.model.bundle" in result["modules"]
@@ -38,7 +42,8 @@ def test_predict_path_does_not_import_training(tmp_path):
 
 
 def test_no_source_file_over_400_lines():
-    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
-             for p in PACKAGE.rglob("*.py")}
+    sizes = {
+        str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")
+    }
     assert len(sizes) > 50
     assert {name: n for name, n in sizes.items() if n > 400} == {}

@@ -38,8 +38,10 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def direct():
     geo, fx = Geometry.icecube86_like(), FeatureExtractor()
-    return {ev.event_id: (fx.event_features(ev.pulses, geo), ev.truth)
-            for ev in simulate(N_EVENTS, seed=SEED)}
+    return {
+        ev.event_id: (fx.event_features(ev.pulses, geo), ev.truth)
+        for ev in simulate(N_EVENTS, seed=SEED)
+    }
 
 
 def _ids(batches) -> list[int]:
@@ -59,8 +61,9 @@ def test_features_equal_extractor_normalised(folder, direct):
             ref = naive_normalize(feats.astype(np.float64), fi, args)
             np.testing.assert_allclose(x.double().numpy(), ref, rtol=1e-5, atol=1e-5)
             np.testing.assert_array_equal(
-                tg.numpy(), [truth[k] for k in ("prod_x", "prod_y", "prod_z",
-                                                "decay_x", "decay_y", "decay_z")])
+                tg.numpy(),
+                [truth[k] for k in ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z")],
+            )
             n += 1
     assert n == N_EVENTS
 
@@ -72,17 +75,29 @@ def test_unshuffled_order_and_raw_features(folder, direct):
     assert _ids(batches) == sorted(direct)
     x = torch.cat([b.x for b in batches]).numpy()
     np.testing.assert_array_equal(x, np.concatenate([direct[i][0] for i in sorted(direct)]))
-    assert [b.batch_size for b in PackedLoader(folder, LoaderConfig(batch_size=50, drop_last=True,
-                                                                    shuffle=False))] == [50] * 6
+    assert [
+        b.batch_size
+        for b in PackedLoader(folder, LoaderConfig(batch_size=50, drop_last=True, shuffle=False))
+    ] == [50] * 6
 
 
 def test_exactly_once_across_two_workers_and_two_ranks(folder):
     seen = Counter()
     per_rank = []
     for rank in range(2):
-        loader = PackedLoader(folder, LoaderConfig(batch_size=16, rank=rank, world_size=2,
-                                                   num_workers=2, equalize=False, seed=5,
-                                                   shuffle_buffer=64), epoch=3)
+        loader = PackedLoader(
+            folder,
+            LoaderConfig(
+                batch_size=16,
+                rank=rank,
+                world_size=2,
+                num_workers=2,
+                equalize=False,
+                seed=5,
+                shuffle_buffer=64,
+            ),
+            epoch=3,
+        )
         ids = _ids(loader)
         per_rank.append(ids)
         seen.update(ids)
@@ -106,8 +121,9 @@ def test_seeded_reproducible_and_epoch_dependent(folder):
 
 def test_max_doms_per_batch(folder, direct):
     cap = 300
-    batches = list(PackedLoader(folder, LoaderConfig(batch_size=64, max_doms_per_batch=cap,
-                                                     seed=0)))
+    batches = list(
+        PackedLoader(folder, LoaderConfig(batch_size=64, max_doms_per_batch=cap, seed=0))
+    )
     assert sorted(_ids(batches)) == list(range(N_EVENTS))
     for b in batches:
         assert int(b.seqlens.sum()) <= cap or b.batch_size == 1
@@ -126,9 +142,17 @@ def test_equalize_gives_equal_steps_per_rank(folder):
         ids += _ids(got)
     assert steps == [-(-2 * EVENTS_PER_FILE // 16)] * 3
     assert len(ids) == len(set(ids)) == 3 * 2 * EVENTS_PER_FILE
-    free = [len(list(PackedLoader(folder, LoaderConfig(batch_size=16, rank=r, world_size=3, seed=9,
-                                                       equalize=False))))
-            for r in range(3)]
+    free = [
+        len(
+            list(
+                PackedLoader(
+                    folder,
+                    LoaderConfig(batch_size=16, rank=r, world_size=3, seed=9, equalize=False),
+                )
+            )
+        )
+        for r in range(3)
+    ]
     assert sorted(free) == [5, 8, 8]
 
 
@@ -144,8 +168,7 @@ def test_split_files_deterministic_disjoint(folder):
 
 def test_background_folder_has_no_targets(tmp_path):
     out = str(tmp_path / "bkg")
-    write_simulated_folder(out, 30, seed=2, events_per_file=10, kind="background",
-                           progress=False)
+    write_simulated_folder(out, 30, seed=2, events_per_file=10, kind="background", progress=False)
     batches = list(PackedLoader(out, LoaderConfig(batch_size=8)))
     assert all(b.targets is None for b in batches)
     assert sorted(_ids(batches)) == list(range(30))
@@ -156,8 +179,12 @@ def test_background_folder_has_no_targets(tmp_path):
 @pytest.mark.cuda
 def test_batches_on_cuda_equal_cpu(folder):
     cpu = list(PackedLoader(folder, LoaderConfig(batch_size=40, seed=1)))
-    gpu = list(PackedLoader(folder, LoaderConfig(batch_size=40, seed=1, device="cuda",
-                                                 pin_memory=True, num_workers=1)))
+    gpu = list(
+        PackedLoader(
+            folder,
+            LoaderConfig(batch_size=40, seed=1, device="cuda", pin_memory=True, num_workers=1),
+        )
+    )
     assert len(cpu) == len(gpu)
     for a, b in zip(cpu, gpu):
         assert b.x.is_cuda and b.seqlens.is_cuda and b.targets.is_cuda

@@ -20,9 +20,27 @@ STEPS = 30
 @pytest.mark.slow
 def test_quickstart_runs_end_to_end_at_toy_size(tmp_path, capsys):
     out = tmp_path / "qs"
-    rc = main(["quickstart", "--out", str(out), "--train-events", "400", "--test-events", "60",
-               "--steps", str(STEPS), "--i3-events", "12", "--device", "cpu", "--seed", "3",
-               "--max-minutes", "60"])  # no safety stop on a busy machine: steps are checked
+    rc = main(
+        [
+            "quickstart",
+            "--out",
+            str(out),
+            "--train-events",
+            "400",
+            "--test-events",
+            "60",
+            "--steps",
+            str(STEPS),
+            "--i3-events",
+            "12",
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+            "--max-minutes",
+            "60",
+        ]
+    )  # no safety stop on a busy machine: steps are checked
     assert rc == 0
     printed = capsys.readouterr().out
     assert "expected duration about" in printed.splitlines()[0]
@@ -45,8 +63,11 @@ def test_quickstart_runs_end_to_end_at_toy_size(tmp_path, capsys):
         from icecube import dataio, icetray
     except ImportError:
         pytest.skip("icecube is not importable: the quickstart's I3 tray stage was skipped")
-    frames = [f for f in dataio.I3File(str(out / "i3" / "reconstructed.i3.zst"))
-              if f.Stop == icetray.I3Frame.Physics and "LLPGapReco_Params" in f]
+    frames = [
+        f
+        for f in dataio.I3File(str(out / "i3" / "reconstructed.i3.zst"))
+        if f.Stop == icetray.I3Frame.Physics and "LLPGapReco_Params" in f
+    ]
     assert len(frames) == 12
     assert all(f["LLPGapReco_Params"]["status"] == 0 for f in frames)
 

@@ -22,8 +22,10 @@ def test_there_are_scripts_to_run():
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=[p.name for p in SCRIPTS])
 def test_resources_test_script_exits_0(script, tmp_path):
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=1200
+    )
     assert proc.returncode == 0, (
         f"{script.name} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}\n"
-        f"--- stderr\n{proc.stderr[-4000:]}")
+        f"--- stderr\n{proc.stderr[-4000:]}"
+    )

@@ -30,11 +30,26 @@ def test_imported_model_in_convert_and_llpgapreco(tmp_path):
 
     files = write_original_files(REF, META, tmp_path / "original")
     model = str(tmp_path / "model.pt")
-    assert main(["import-seed", "--settings", str(files["model.yaml"]),
-                 "--encoder-state", str(files["model_best.pth"]),
-                 "--flow-state", str(files["flow_best.pth"]),
-                 "--normalization", str(files["normalization_args.yaml"]),
-                 "--feature-indices", str(files["feature_indices.yaml"]), "--out", model]) == 0
+    assert (
+        main(
+            [
+                "import-seed",
+                "--settings",
+                str(files["model.yaml"]),
+                "--encoder-state",
+                str(files["model_best.pth"]),
+                "--flow-state",
+                str(files["flow_best.pth"]),
+                "--normalization",
+                str(files["normalization_args.yaml"]),
+                "--feature-indices",
+                str(files["feature_indices.yaml"]),
+                "--out",
+                model,
+            ]
+        )
+        == 0
+    )
     i3 = str(tmp_path / "sim.i3.gz")
     assert main(["simulate", "--events", str(N), "--seed", "8", "--i3", i3]) == 0
 
@@ -45,8 +60,9 @@ def test_imported_model_in_convert_and_llpgapreco(tmp_path):
     got = np.concatenate([read_data_file(f).features for f in cf.files])
     geo = Geometry.icecube86_like()
     events = list(simulate(N, seed=8))
-    q = np.concatenate([np.expm1(FeatureExtractor().event_features(e.pulses, geo)[:, 3])
-                        for e in events])
+    q = np.concatenate(
+        [np.expm1(FeatureExtractor().event_features(e.pulses, geo)[:, 3]) for e in events]
+    )
     want = np.log1p(np.log1p(q))
     assert got.shape[0] == want.shape[0]
     assert np.max(np.abs(got[:, 3] - want) / want) < 1e-5  # the original converter's column
@@ -59,8 +75,14 @@ def test_imported_model_in_convert_and_llpgapreco(tmp_path):
     out = str(tmp_path / "reco.i3.gz")
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", Filename=i3)
-    tray.AddModule(LLPGapReco, "llpreco", ModelPath=model, BatchSize=8, Samples=256,
-                   SubEventStream="InIceSplit")
+    tray.AddModule(
+        LLPGapReco,
+        "llpreco",
+        ModelPath=model,
+        BatchSize=8,
+        Samples=256,
+        SubEventStream="InIceSplit",
+    )
     tray.AddModule("I3Writer", "writer", Filename=out)
     tray.Execute()
     preds = str(tmp_path / "preds.pq")
@@ -76,6 +98,8 @@ def test_imported_model_in_convert_and_llpgapreco(tmp_path):
         np.testing.assert_allclose(
             [prod.x, prod.y, prod.z, decay.x, decay.y, decay.z],
             row[["prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z"]].to_numpy(float),
-            rtol=1e-4, atol=1e-3)
+            rtol=1e-4,
+            atol=1e-3,
+        )
         n += 1
     assert n == len(table) == N

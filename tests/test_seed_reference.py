@@ -70,19 +70,26 @@ def test_features_equal_obtain_encoded_data():
 
 def test_dataset_items_equal_the_original_llpdataset(tmp_path):
     folder = write_original_folder(REF, META, tmp_path / "orig")
-    ds = LLPDataset(str(folder / "indexfile.pq"), [str(folder / "events.000000.pq")],
-                    str(folder / "feature_indices.yaml"), normalize_data=True,
-                    normalize_target=False, normalization_args=META["normalization"],
-                    dtype=torch.float32)
+    ds = LLPDataset(
+        str(folder / "indexfile.pq"),
+        [str(folder / "events.000000.pq")],
+        str(folder / "feature_indices.yaml"),
+        normalize_data=True,
+        normalize_target=False,
+        normalization_args=META["normalization"],
+        dtype=torch.float32,
+    )
     items = [ds[i] for i in range(len(ds))]
     x = torch.cat([d for d, _ in items]).numpy()
     np.testing.assert_allclose(x, REF["items"], rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(torch.stack([lab for _, lab in items]).numpy(),
-                                  REF["item_labels"])
+    np.testing.assert_array_equal(
+        torch.stack([lab for _, lab in items]).numpy(), REF["item_labels"]
+    )
 
 
-@pytest.mark.parametrize("prefix,settings", [("enc", "encoder_settings"),
-                                             ("nocnf", "no_cnf_settings")])
+@pytest.mark.parametrize(
+    "prefix,settings", [("enc", "encoder_settings"), ("nocnf", "no_cnf_settings")]
+)
 def test_encoder_equals_the_original_forward(prefix, settings):
     model = LLPTransformerModel(**META[settings]).eval()
     model.load_state_dict(encoder_state(REF, prefix), strict=True)
@@ -95,6 +102,7 @@ def test_encoder_equals_the_original_forward(prefix, settings):
 def test_flow_equals_jammy_flows_as_create_cnf_builds_it():
     flow = ConditionalFlow.from_original_state_dict(flow_state(REF, META), flow_defs="gggggt")
     assert flow.mlp_hidden_dims == [128]
-    logp = flow.log_prob(torch.from_numpy(REF["flow_labels"]),
-                         torch.from_numpy(REF["flow_encodings"]))
+    logp = flow.log_prob(
+        torch.from_numpy(REF["flow_labels"]), torch.from_numpy(REF["flow_encodings"])
+    )
     np.testing.assert_allclose(logp.detach().numpy(), REF["flow_log_pdf"], rtol=1e-10)

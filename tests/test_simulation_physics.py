@@ -91,8 +91,10 @@ def _dust_over_clear(geometry, ice: str) -> tuple[float, float]:
 
 
 def test_dust_layer_is_darker_with_layered_ice(geometry):
-    layered, homogeneous = _dust_over_clear(geometry, "layered"), _dust_over_clear(geometry,
-                                                                                  "homogeneous")
+    layered, homogeneous = (
+        _dust_over_clear(geometry, "layered"),
+        _dust_over_clear(geometry, "homogeneous"),
+    )
     assert layered[0] <= 0.6 * homogeneous[0]  # charge per DOM
     assert layered[1] < homogeneous[1]  # charge per hit DOM: lower, by less (noise, near DOMs)
 

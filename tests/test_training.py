@@ -84,8 +84,9 @@ def test_mse_baseline_trains_a_point_bundle(folder, tmp_path):
 
     bundle = load_bundle(result.bundle_path)
     assert bundle.kind == "point" and bundle.flow is None
-    batch = next(iter(PackedLoader(folder, LoaderConfig(batch_size=8, shuffle=False),
-                                   bundle.normalization)))
+    batch = next(
+        iter(PackedLoader(folder, LoaderConfig(batch_size=8, shuffle=False), bundle.normalization))
+    )
     pred = bundle.predict_point(batch)
     assert pred.shape == (8, 6) and torch.isfinite(pred).all()
     # the bundle holds the trained weights: its squared error (standardised targets) is the

@@ -45,7 +45,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     run = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUN, folder, str(run), json.dumps(cfg.to_dict())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     last = run / "checkpoints" / "last.pt"
     deadline = time.monotonic() + 240
     while not last.exists():

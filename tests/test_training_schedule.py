@@ -20,8 +20,14 @@ def test_budget_cosine_follows_the_closed_form_and_the_nearer_limit():
     opt = _opt()
     sched = BudgetCosine(opt, lr=2e-3, final_fraction=0.05, total_steps=1000, budget_s=600.0)
     naive = lambda p: 2e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))  # noqa: E731
-    for step, elapsed, p in [(0, 0.0, 0.0), (250, 30.0, 0.25), (100, 300.0, 0.5),
-                             (900, 60.0, 0.9), (2000, 10.0, 1.0), (10, 1e4, 1.0)]:
+    for step, elapsed, p in [
+        (0, 0.0, 0.0),
+        (250, 30.0, 0.25),
+        (100, 300.0, 0.5),
+        (900, 60.0, 0.9),
+        (2000, 10.0, 1.0),
+        (10, 1e4, 1.0),
+    ]:
         lr = sched.update(step, elapsed)
         assert lr == pytest.approx(naive(p), rel=1e-12)
         assert opt.param_groups[0]["lr"] == lr
@@ -34,8 +40,13 @@ def test_budget_cosine_follows_the_closed_form_and_the_nearer_limit():
 @pytest.mark.slow
 def test_run_with_a_step_budget_ends_at_the_final_lr(tmp_path):
     folder = make_folder(tmp_path / "sim", n_events=240, events_per_file=40)
-    cfg = tiny_config(epochs=5, scheduler="cosine_budget", cosine_final_fraction=0.1,
-                      max_steps=12, calibrate=False)
+    cfg = tiny_config(
+        epochs=5,
+        scheduler="cosine_budget",
+        cosine_final_fraction=0.1,
+        max_steps=12,
+        calibrate=False,
+    )
     trainer = Trainer(folder, tmp_path / "run", cfg)
     result = trainer.run()
     assert result.global_step == 12

@@ -39,8 +39,9 @@ def _ids(files) -> list[tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def one_file(tmp_path_factory):
-    return make_folder(tmp_path_factory.mktemp("split") / "sim", n_events=200,
-                       events_per_file=1000, seed=3)
+    return make_folder(
+        tmp_path_factory.mktemp("split") / "sim", n_events=200, events_per_file=1000, seed=3
+    )
 
 
 def test_single_file_splits_by_events(one_file, tmp_path, caplog):
@@ -49,8 +50,9 @@ def test_single_file_splits_by_events(one_file, tmp_path, caplog):
     assert split.mode == "events" and "split by events" in caplog.text
     train, val = _ids(split.train_files), _ids(split.val_files)
     assert len(val) == 30 and len(train) == 170
-    assert set(train).isdisjoint(val) and sorted(train + val) == sorted(_ids([
-        os.path.join(one_file, "sim_signal.000000.pq")]))
+    assert set(train).isdisjoint(val) and sorted(train + val) == sorted(
+        _ids([os.path.join(one_file, "sim_signal.000000.pq")])
+    )
     # the same rows, features and truth as the source events
     src = read_data_file(os.path.join(one_file, "sim_signal.000000.pq"), targets=True)
     got = read_data_file(split.val_files[0], targets=True)
@@ -68,8 +70,12 @@ def test_event_split_in_pieces_for_ranks(one_file, tmp_path):
     assert len(split.train_files) == 3 and len(split.val_files) == 1
     sizes = [pq.ParquetFile(f).metadata.num_rows for f in split.train_files]
     assert sum(sizes) == 180 and max(sizes) - min(sizes) <= 1
-    loader = PackedLoader(split.train_files, LoaderConfig(batch_size=64, shuffle=False),
-                          targets=True, feature_indices=ConvertedFolder(one_file).feature_indices)
+    loader = PackedLoader(
+        split.train_files,
+        LoaderConfig(batch_size=64, shuffle=False),
+        targets=True,
+        feature_indices=ConvertedFolder(one_file).feature_indices,
+    )
     assert sum(b.batch_size for b in loader) == 180
 
 
@@ -95,8 +101,11 @@ def test_too_few_events_to_split_is_an_input_error(tmp_path):
 
 def test_train_without_validation(one_file, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        result = train(one_file, tmp_path / "run", tiny_config(
-            val_fraction=0.0, epochs=3, early_stopping_patience=1))
+        result = train(
+            one_file,
+            tmp_path / "run",
+            tiny_config(val_fraction=0.0, epochs=3, early_stopping_patience=1),
+        )
     said = [r for r in caplog.records if "no validation events" in r.getMessage()]
     assert len(said) == 1 and "no early stopping" in said[0].getMessage()
     assert len(result.history) == 3 and result.stopped == "epochs"  # patience 1 never stops it
@@ -122,8 +131,17 @@ def test_cli_trains_on_a_single_file_folder(tmp_path):
     sim = cli("simulate", "--out", "sim", "--events", "600", cwd=tmp_path)
     assert sim.returncode == 0, sim.stderr
     assert len(list((tmp_path / "sim").glob("*.0*.pq"))) == 1
-    proc = cli("train", "--data", "sim", "--out", "run", "--config", "tiny.yaml",
-               "--no-progress", cwd=tmp_path)
+    proc = cli(
+        "train",
+        "--data",
+        "sim",
+        "--out",
+        "run",
+        "--config",
+        "tiny.yaml",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("split by events within the files") == 1
     assert "model bundle: run/model.pt" in proc.stdout
@@ -131,4 +149,3 @@ def test_cli_trains_on_a_single_file_folder(tmp_path):
     assert bundle.kind == "flow" and bundle.training["global_step"] == 12
     names = bundle.training["train_files"] + bundle.training["val_files"]
     assert names == ["train.000.sim_signal.000000.pq", "val.sim_signal.000000.pq"]
-

@@ -17,10 +17,15 @@ def _runner() -> pathlib.Path:
 def run(args: argparse.Namespace) -> int:
     path = _runner()
     if not path.exists():
-        raise UserError("bench needs a source checkout (benchmarks/run_all.py not found next to "
-                        "the package); clone the repository and install it with pip install -e .")
-    argv = [str(path)] + (["--quick"] if args.quick else []) + (
-        ["--only", args.only] if args.only else [])
+        raise UserError(
+            "bench needs a source checkout (benchmarks/run_all.py not found next to "
+            "the package); clone the repository and install it with pip install -e ."
+        )
+    argv = (
+        [str(path)]
+        + (["--quick"] if args.quick else [])
+        + (["--only", args.only] if args.only else [])
+    )
     old = sys.argv
     sys.argv = argv
     try:

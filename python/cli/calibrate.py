@@ -20,8 +20,9 @@ def run(args: argparse.Namespace) -> int:
     checks.available_device(args.device)
     checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
-    cal = calibrate_bundle(bundle, args.data, max_events=args.max_events,
-                           n_samples=args.samples, seed=args.seed)
+    cal = calibrate_bundle(
+        bundle, args.data, max_events=args.max_events, n_samples=args.samples, seed=args.seed
+    )
     path = save_bundle(bundle, args.out)
     print(f"base temperature {cal.temperature:.3f} from {cal.n_events} events")
     print("nominal  " + " ".join(f"{v:5.2f}" for v in cal.levels))

@@ -45,8 +45,9 @@ def _probe(folder: pathlib.Path, option: str, shown: str) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
-        raise UserError(f"{option} {shown}: cannot write there ({err.strerror or err}); choose "
-                        "another path") from err
+        raise UserError(
+            f"{option} {shown}: cannot write there ({err.strerror or err}); choose another path"
+        ) from err
 
 
 def output_folder(path: str, option: str = "--out") -> pathlib.Path:
@@ -83,8 +84,10 @@ def available_device(name: str, option: str = "--device") -> str:
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(name.split(":")[1]) if ":" in name else 0
         if n == 0:
-            raise UserError(f"{option} {name}: no CUDA device is visible to torch here; use "
-                            "--device cpu (or auto)")
+            raise UserError(
+                f"{option} {name}: no CUDA device is visible to torch here; use "
+                "--device cpu (or auto)"
+            )
         if index >= n:
             raise UserError(f"{option} {name}: only {n} CUDA device(s) here (cuda:0..{n - 1})")
     if name == "mps" and not torch.backends.mps.is_available():

@@ -28,12 +28,20 @@ def run(args: argparse.Namespace) -> int:
         # needs icecube, an optional dependency
         from ..i3.convert import convert_files
     except ImportError as err:
-        raise UserError(f"convert needs the IceCube software (import failed: {err}); run it "
-                        "inside an icetray environment (env-shell.sh)") from err
+        raise UserError(
+            f"convert needs the IceCube software (import failed: {err}); run it "
+            "inside an icetray environment (env-shell.sh)"
+        ) from err
     checks.output_folder(args.out, "-o/--out")
-    convert_files(args.gcd, args.input, args.out, pulses=args.pulses,
-                  feature_config=feature_config, events_per_file=args.events_per_file,
-                  sub_event_stream=args.sub_event_stream or None,
-                  geometry_table=args.geometry_table)
+    convert_files(
+        args.gcd,
+        args.input,
+        args.out,
+        pulses=args.pulses,
+        feature_config=feature_config,
+        events_per_file=args.events_per_file,
+        sub_event_stream=args.sub_event_stream or None,
+        geometry_table=args.geometry_table,
+    )
     print(args.out)
     return 0

@@ -17,11 +17,20 @@ def run(args: argparse.Namespace) -> int:
     checks.input_folder(args.data, "--data", FOLDER_HINT)
     checks.available_device(args.device)
     checks.output_folder(args.out)
-    rep = evaluate(args.model, args.data, args.out, baseline=args.baseline,
-                   n_samples=args.samples, coverage_samples=args.coverage_samples,
-                   n_corner=args.corner, seed=args.seed, batch_size=args.batch_size,
-                   max_events=args.max_events, device=args.device,
-                   progress=not args.no_progress)
+    rep = evaluate(
+        args.model,
+        args.data,
+        args.out,
+        baseline=args.baseline,
+        n_samples=args.samples,
+        coverage_samples=args.coverage_samples,
+        n_corner=args.corner,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        max_events=args.max_events,
+        device=args.device,
+        progress=not args.no_progress,
+    )
     res = {r["quantity"]: r for r in rep["resolution"]["flow"]}
     prior = {r["quantity"]: r for r in rep["resolution"]["prior"]}
     cov = rep["coverage"]

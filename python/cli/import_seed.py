@@ -10,17 +10,33 @@ from . import checks
 
 
 def run(args: argparse.Namespace) -> int:
-    for option in ("settings", "encoder_state", "flow_state", "normalization", "feature_indices",
-                   "feature_config"):
+    for option in (
+        "settings",
+        "encoder_state",
+        "flow_state",
+        "normalization",
+        "feature_indices",
+        "feature_config",
+    ):
         if getattr(args, option):
             checks.input_file(getattr(args, option), "--" + option.replace("_", "-"))
     checks.output_file(args.out)
-    bundle = import_seed(args.settings, args.encoder_state, args.flow_state, args.normalization,
-                         args.feature_indices, args.feature_config, args.target_scaled,
-                         convention=args.convention)
+    bundle = import_seed(
+        args.settings,
+        args.encoder_state,
+        args.flow_state,
+        args.normalization,
+        args.feature_indices,
+        args.feature_config,
+        args.target_scaled,
+        convention=args.convention,
+    )
     path = save_bundle(bundle, args.out)
-    head = (f"flow {bundle.flow.flow_defs}" if bundle.flow is not None
-            else "point estimate (no flow)")
-    print(f"wrote {path} (encoder {bundle.encoder.input_dim}->{bundle.encoder.encoding_dim}, "
-          f"{head}, convention {bundle.convention})")
+    head = (
+        f"flow {bundle.flow.flow_defs}" if bundle.flow is not None else "point estimate (no flow)"
+    )
+    print(
+        f"wrote {path} (encoder {bundle.encoder.input_dim}->{bundle.encoder.encoding_dim}, "
+        f"{head}, convention {bundle.convention})"
+    )
     return 0

@@ -19,9 +19,18 @@ def run(args: argparse.Namespace) -> int:
     checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
     t0 = time.perf_counter()
-    n = predict_folder(bundle, args.data, args.out, n_samples=args.samples, seed=args.seed,
-                       batch_size=args.batch_size, progress=not args.no_progress)
+    n = predict_folder(
+        bundle,
+        args.data,
+        args.out,
+        n_samples=args.samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
     dt = time.perf_counter() - t0
-    print(f"{n} events -> {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.0f} events/s, "
-          f"attention backend {bundle.attention_backend})")
+    print(
+        f"{n} events -> {args.out} in {dt:.1f} s ({n / max(dt, 1e-9):.0f} events/s, "
+        f"attention backend {bundle.attention_backend})"
+    )
     return 0

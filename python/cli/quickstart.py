@@ -65,41 +65,63 @@ def _simulate(out: pathlib.Path, args: argparse.Namespace) -> tuple[pathlib.Path
             print(f"{path}: complete, reused")
             continue
         per_file = max(25, min(1000, n // 20))  # >= 20 files: room for a validation split
-        write_simulated_folder(str(path), n, seed=seed, events_per_file=per_file, resume=True,
-                               run_id=seed, progress=True)
+        write_simulated_folder(
+            str(path),
+            n,
+            seed=seed,
+            events_per_file=per_file,
+            resume=True,
+            run_id=seed,
+            progress=True,
+        )
     return out / "data" / "train", out / "data" / "test"
 
 
-def _train(data: pathlib.Path, run: pathlib.Path, args: argparse.Namespace, device: str,
-           loss: str) -> tuple[pathlib.Path, dict[str, Any]]:
+def _train(
+    data: pathlib.Path, run: pathlib.Path, args: argparse.Namespace, device: str, loss: str
+) -> tuple[pathlib.Path, dict[str, Any]]:
     """Train one model for ``args.steps`` steps; returns its bundle and what it got."""
 
     model, record_path = run / "model.pt", run / "quickstart_budget.json"
     if model.exists() and record_path.exists():
         print(f"{model}: exists, reused")
         return model, json.loads(record_path.read_text())
-    cfg = quick_config(device=device, seed=args.seed, loss=loss, **step_budget(args.steps,
-                                                                               args.max_minutes))
+    cfg = quick_config(
+        device=device, seed=args.seed, loss=loss, **step_budget(args.steps, args.max_minutes)
+    )
     t0 = time.perf_counter()
     result = train(data, run, cfg, resume=(run / "checkpoints").exists())
-    record = {"loss": loss, "steps_requested": args.steps, "steps_done": result.global_step,
-              "stopped": result.stopped, "seconds": round(time.perf_counter() - t0, 1),
-              "safety_stop_minutes": args.max_minutes,
-              "safety_stop_triggered": result.stopped == "budget"
-              and result.global_step < args.steps}
+    record = {
+        "loss": loss,
+        "steps_requested": args.steps,
+        "steps_done": result.global_step,
+        "stopped": result.stopped,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "safety_stop_minutes": args.max_minutes,
+        "safety_stop_triggered": result.stopped == "budget" and result.global_step < args.steps,
+    }
     atomic_write_json(record_path, record)
-    print(f"{loss} model: best validation loss {result.best_val_loss:.4f} after "
-          f"{result.global_step} of {args.steps} steps ({result.stopped}, "
-          f"{record['seconds']:.0f} s)")
+    print(
+        f"{loss} model: best validation loss {result.best_val_loss:.4f} after "
+        f"{result.global_step} of {args.steps} steps ({result.stopped}, "
+        f"{record['seconds']:.0f} s)"
+    )
     if record["safety_stop_triggered"]:
         banner = "!" * 78
-        print(f"{banner}\nWARNING: the {args.max_minutes:g}-minute safety stop ended the {loss} "
-              f"training after {result.global_step} of {args.steps} steps: this machine is "
-              f"slower or busier than expected, and the model is NOT the one the same seed gives "
-              f"elsewhere. Rerun with a larger --max-minutes for the reproducible model.\n"
-              f"{banner}", flush=True)
-        logger.warning("%s training stopped by the safety limit after %d of %d steps", loss,
-                       result.global_step, args.steps)
+        print(
+            f"{banner}\nWARNING: the {args.max_minutes:g}-minute safety stop ended the {loss} "
+            f"training after {result.global_step} of {args.steps} steps: this machine is "
+            f"slower or busier than expected, and the model is NOT the one the same seed gives "
+            f"elsewhere. Rerun with a larger --max-minutes for the reproducible model.\n"
+            f"{banner}",
+            flush=True,
+        )
+        logger.warning(
+            "%s training stopped by the safety limit after %d of %d steps",
+            loss,
+            result.global_step,
+            args.steps,
+        )
     if result.bundle_path is None:  # only a DDP rank other than 0 writes no bundle
         raise RuntimeError(f"{loss} training wrote no model bundle")
     return pathlib.Path(result.bundle_path), record
@@ -109,15 +131,22 @@ def step_budget(steps: int, max_minutes: float) -> dict[str, Any]:
     """Training-config overrides of a fixed step budget: ``max_steps``, a per-step cosine LR
     over exactly those steps, no early stopping and enough epochs; ``max_minutes`` is a safety
     stop only (the LR never depends on elapsed time)."""
-    return {"max_steps": int(steps), "scheduler": "cosine", "epochs": 10_000,
-            "early_stopping_patience": 0, "max_minutes": float(max_minutes)}
+    return {
+        "max_steps": int(steps),
+        "scheduler": "cosine",
+        "epochs": 10_000,
+        "early_stopping_patience": 0,
+        "max_minutes": float(max_minutes),
+    }
 
 
 def expected_minutes(args: argparse.Namespace) -> float:
     """Expected duration of the whole run on an idle 2-core CPU (minutes)."""
     train_s = sum(args.steps / rate for rate in STEPS_PER_S.values())
-    other_s = (OTHER_S_PER_1000_EVENTS["simulate"] * (args.train_events + args.test_events)
-               + OTHER_S_PER_1000_EVENTS["test"] * (args.test_events + args.i3_events)) / 1000
+    other_s = (
+        OTHER_S_PER_1000_EVENTS["simulate"] * (args.train_events + args.test_events)
+        + OTHER_S_PER_1000_EVENTS["test"] * (args.test_events + args.i3_events)
+    ) / 1000
     return (train_s + other_s) / 60
 
 
@@ -148,8 +177,10 @@ def _i3(out: pathlib.Path, model: pathlib.Path, n_events: int, seed: int) -> Non
     if not infile.exists():
         write_simulated_i3(str(infile), n_events, seed=seed + 2, run_id=seed + 2)
     seconds = reconstruct_files([infile], outfile, model, SubEventStream="InIceSplit")
-    print(f"{outfile}: {n_events} events through I3Reader -> LLPGapReco -> I3Writer in "
-          f"{seconds:.1f} s")
+    print(
+        f"{outfile}: {n_events} events through I3Reader -> LLPGapReco -> I3Writer in "
+        f"{seconds:.1f} s"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,10 +190,13 @@ def run(args: argparse.Namespace) -> int:
     checks.output_folder(args.out)
     out = pathlib.Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"quickstart: {args.train_events:,} training and {args.test_events:,} test events, "
-          f"{args.steps:,} optimiser steps for each model; expected duration about "
-          f"{expected_minutes(args):.1f} min on an idle 2-core CPU (safety stop: "
-          f"{args.max_minutes:g} min per training)", flush=True)
+    print(
+        f"quickstart: {args.train_events:,} training and {args.test_events:,} test events, "
+        f"{args.steps:,} optimiser steps for each model; expected duration about "
+        f"{expected_minutes(args):.1f} min on an idle 2-core CPU (safety stop: "
+        f"{args.max_minutes:g} min per training)",
+        flush=True,
+    )
 
     _stage("1/5 simulate training and test events")
     train_dir, test_dir = _simulate(out, args)
@@ -201,7 +235,9 @@ def run(args: argparse.Namespace) -> int:
 def _print_headline(rep: dict) -> None:
     try:
         cov = rep["coverage"]
-        print(f"coverage of the 68% / 90% regions: {100 * cov['summary_68']:.1f}% / "
-              f"{100 * cov['summary_90']:.1f}%")
+        print(
+            f"coverage of the 68% / 90% regions: {100 * cov['summary_68']:.1f}% / "
+            f"{100 * cov['summary_90']:.1f}%"
+        )
     except (KeyError, TypeError):
         pass

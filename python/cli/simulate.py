@@ -19,8 +19,9 @@ def geometry_from_args(args: argparse.Namespace) -> Geometry:
     return Geometry.from_table(args.geometry) if args.geometry else Geometry.icecube86_like()
 
 
-def events_from_args(args: argparse.Namespace, geometry: Optional[Geometry] = None
-                     ) -> SimulatedEvents:
+def events_from_args(
+    args: argparse.Namespace, geometry: Optional[Geometry] = None
+) -> SimulatedEvents:
     """The events chosen by :func:`.parsers.add_simulation_arguments` (a lazy iterable)."""
     geometry = geometry if geometry is not None else geometry_from_args(args)
     return simulate(args.events, seed=args.seed, geometry=geometry, kind=args.kind,
@@ -48,13 +49,17 @@ def print_summary(s: dict, seconds: float) -> None:
     print(f"pulses per event       median {s['pulses_median']:.0f}")
     print(f"noise-only DOMs        median {s['noise_doms_median']:.0f}")
     print(f"stochastic losses      median {s['stochastic_losses_median']:.0f} per event")
-    print(f"dark stretch >= 100 m  {100 * s['dark_stretch_fraction']:.1f}% of events without "
-          f"direct light (median longest {s['longest_dark_median_m']:.0f} m), "
-          f"{100 * s['unlit_stretch_fraction']:.1f}% without any light")
+    print(
+        f"dark stretch >= 100 m  {100 * s['dark_stretch_fraction']:.1f}% of events without "
+        f"direct light (median longest {s['longest_dark_median_m']:.0f} m), "
+        f"{100 * s['unlit_stretch_fraction']:.1f}% without any light"
+    )
     for key in (k for k in s if k.startswith("charge_p95_over_p5_")):
         tag = key.removeprefix("charge_p95_over_p5_")
-        print(f"at {tag:<16s}   {s['events_' + tag]} events, hit DOMs median "
-              f"{s['hit_doms_median_' + tag]:.0f}, charge p95/p5 {s[key]:.1f}")
+        print(
+            f"at {tag:<16s}   {s['events_' + tag]} events, hit DOMs median "
+            f"{s['hit_doms_median_' + tag]:.0f}, charge p95/p5 {s[key]:.1f}"
+        )
     print(f"speed                  {n / seconds:.0f} events/s")
 
 
@@ -62,9 +67,17 @@ def write_folder(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     man = write_simulated_folder(
-        args.out, args.events, seed=args.seed, events_per_file=args.events_per_file,
-        kind=args.kind, feature_config=args.feature_config, geometry=geometry_from_args(args),
-        resume=args.resume, run_id=args.run_id, config=args.sim_config)
+        args.out,
+        args.events,
+        seed=args.seed,
+        events_per_file=args.events_per_file,
+        kind=args.kind,
+        feature_config=args.feature_config,
+        geometry=geometry_from_args(args),
+        resume=args.resume,
+        run_id=args.run_id,
+        config=args.sim_config,
+    )
     seconds = time.perf_counter() - t0
     print(f"folder                 {args.out}")
     print(f"data files             {len(man['files'])}")
@@ -80,12 +93,21 @@ def write_i3(args: argparse.Namespace) -> int:
         # I3 output needs icecube, an optional dependency
         from ..i3.simulated_i3 import write_simulated_i3
     except ImportError as err:
-        raise UserError(f"--i3 needs the IceCube software (import failed: {err}); run inside an "
-                        "icetray environment, or leave out --i3") from err
+        raise UserError(
+            f"--i3 needs the IceCube software (import failed: {err}); run inside an "
+            "icetray environment, or leave out --i3"
+        ) from err
     t0 = time.perf_counter()
-    n = write_simulated_i3(args.i3, args.events, seed=args.seed, kind=args.kind,
-                           pulse_key=args.pulse_key, geometry=geometry_from_args(args),
-                           run_id=args.run_id, config=args.sim_config)
+    n = write_simulated_i3(
+        args.i3,
+        args.events,
+        seed=args.seed,
+        kind=args.kind,
+        pulse_key=args.pulse_key,
+        geometry=geometry_from_args(args),
+        run_id=args.run_id,
+        config=args.sim_config,
+    )
     print(f"i3 file                {args.i3}")
     print(f"frames                 {n}")
     print(f"speed                  {args.events / (time.perf_counter() - t0):.0f} events/s")
@@ -119,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "signal":  # fake gaps: the same figure for plain muons
         args.kind, args.events = "background", min(args.events, 500)
         bg = realism_summary(events_from_args(args))
-        print(f"background, {bg['events']} muons: stretch >= 100 m without direct light in "
-              f"{100 * bg['dark_stretch_fraction']:.1f}%, without any light in "
-              f"{100 * bg['unlit_stretch_fraction']:.1f}%")
+        print(
+            f"background, {bg['events']} muons: stretch >= 100 m without direct light in "
+            f"{100 * bg['dark_stretch_fraction']:.1f}%, without any light in "
+            f"{100 * bg['unlit_stretch_fraction']:.1f}%"
+        )
     return 0

@@ -17,13 +17,21 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.config:
         checks.input_file(args.config, "--config")
     try:
-        return load_train_config(args.config, epochs=args.epochs, loss=args.loss,
-                                 max_minutes=args.max_minutes, max_steps=args.max_steps,
-                                 val_fraction=args.val_fraction, device=args.device,
-                                 seed=args.seed, progress=False if args.no_progress else None)
+        return load_train_config(
+            args.config,
+            epochs=args.epochs,
+            loss=args.loss,
+            max_minutes=args.max_minutes,
+            max_steps=args.max_steps,
+            val_fraction=args.val_fraction,
+            device=args.device,
+            seed=args.seed,
+            progress=False if args.no_progress else None,
+        )
     except (TypeError, ValueError) as err:  # TrainConfig's checks of names and values
         named = (args.config and str(args.config) in str(err)) or str(err).startswith(
-            "training config")
+            "training config"
+        )
         raise UserError(str(err) if named else f"training config: {err}") from err
 
 
@@ -35,11 +43,15 @@ def run(args: argparse.Namespace) -> int:
     result = train(args.data, args.out, cfg, resume=args.resume)
     if result.bundle_path is not None:  # rank 0
         last = result.history[-1] if result.history else {}
-        print(f"epochs {len(result.history)}  steps {result.global_step}  "
-              f"stopped: {result.stopped}  skipped batches {result.skipped_batches}")
+        print(
+            f"epochs {len(result.history)}  steps {result.global_step}  "
+            f"stopped: {result.stopped}  skipped batches {result.skipped_batches}"
+        )
         if math.isfinite(result.best_val_loss):
-            print(f"val loss: initial {result.initial_val_loss:.4f}  best "
-                  f"{result.best_val_loss:.4f}  last {last.get('val_loss', math.nan):.4f}")
+            print(
+                f"val loss: initial {result.initial_val_loss:.4f}  best "
+                f"{result.best_val_loss:.4f}  last {last.get('val_loss', math.nan):.4f}"
+            )
         else:
             print("no validation events (val_fraction 0): the bundle holds the last weights")
         print(f"model bundle: {result.bundle_path}")

@@ -21,9 +21,7 @@ def cu_seqlens_from(seqlens: torch.Tensor) -> torch.Tensor:
 
 def segment_ids(seqlens: torch.Tensor) -> torch.Tensor:
     """``[B] -> [N_total]``: the event index of each packed row."""
-    return torch.repeat_interleave(
-        torch.arange(seqlens.shape[0], device=seqlens.device), seqlens
-    )
+    return torch.repeat_interleave(torch.arange(seqlens.shape[0], device=seqlens.device), seqlens)
 
 
 def pack(events: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,8 +82,9 @@ class PackedBatch:
             raise ValueError("this packed batch carries no run/event ids")
         return self.run_id, self.event_id
 
-    def to(self, device: Union[str, torch.device], dtype: Optional[torch.dtype] = None
-           ) -> PackedBatch:
+    def to(
+        self, device: Union[str, torch.device], dtype: Optional[torch.dtype] = None
+    ) -> PackedBatch:
         def mv(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
             return None if t is None else t.to(device)
 
@@ -93,5 +92,6 @@ class PackedBatch:
         tg = self.targets
         if tg is not None:
             tg = tg.to(device=device, dtype=dtype or tg.dtype)
-        return PackedBatch(x, self.seqlens.to(device), tg, mv(self.run_id), mv(self.event_id),
-                           self.extra)
+        return PackedBatch(
+            x, self.seqlens.to(device), tg, mv(self.run_id), mv(self.event_id), self.extra
+        )

@@ -39,10 +39,24 @@ DEEPCORE_DEEP_Z_TOP, DEEPCORE_DEEP_SPACING = -152.0, 7.0
 _MAX_DENSE_INDEX = 4_000_000
 
 #: ``I3OMGeo.OMType`` codes (integer ``dom_type`` of graphnet's tables) -> names
-OM_TYPE_NAMES = {0: "UnknownType", 10: "AMANDA", 20: "IceCube", 30: "IceTop",
-                 40: "Scintillator", 50: "IceAct", 110: "PDOM", 111: "isoPDOM", 120: "DEgg",
-                 130: "mDOM", 140: "WOM", 150: "FOM", 170: "LOM", 171: "LOM16", 172: "LOM18",
-                 180: "RadioReceiver"}
+OM_TYPE_NAMES = {
+    0: "UnknownType",
+    10: "AMANDA",
+    20: "IceCube",
+    30: "IceTop",
+    40: "Scintillator",
+    50: "IceAct",
+    110: "PDOM",
+    111: "isoPDOM",
+    120: "DEgg",
+    130: "mDOM",
+    140: "WOM",
+    150: "FOM",
+    170: "LOM",
+    171: "LOM16",
+    172: "LOM18",
+    180: "RadioReceiver",
+}
 #: module types at the surface, left out of an in-ice geometry
 SURFACE_TYPES = ("IceTop", "Scintillator", "IceAct", "RadioReceiver")
 
@@ -55,9 +69,7 @@ class UnknownOMKeyError(KeyError):
         shown = ", ".join(f"({s}, {o})" for s, o in self.keys[:10])
         more = f" and {len(self.keys) - 10} more" if len(self.keys) > 10 else ""
         where = f" {context}" if context else ""
-        super().__init__(
-            f"{len(self.keys)} unknown OMKey(s) (string, om){where}: {shown}{more}"
-        )
+        super().__init__(f"{len(self.keys)} unknown OMKey(s) (string, om){where}: {shown}{more}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
@@ -266,14 +278,19 @@ class Geometry:
         pos = np.column_stack([col[c] for c in xyz]).astype(np.float64)
         string = np.asarray(col["string"])
         om = np.asarray(col[om_col])
-        dom_type = _type_names(col["dom_type"]) if "dom_type" in col else np.full(
-            len(string), ICECUBE)
+        dom_type = (
+            _type_names(col["dom_type"]) if "dom_type" in col else np.full(len(string), ICECUBE)
+        )
         if in_ice_only:
             keep = ~np.isin(dom_type, SURFACE_TYPES)
             string, om, pos, dom_type = string[keep], om[keep], pos[keep], dom_type[keep]
-        dom_type = np.where((dom_type == ICECUBE) & (string > N_ICECUBE_STRINGS)
-                            & (string <= N_ICECUBE_STRINGS + N_DEEPCORE_STRINGS),
-                            DEEPCORE, dom_type)
+        dom_type = np.where(
+            (dom_type == ICECUBE)
+            & (string > N_ICECUBE_STRINGS)
+            & (string <= N_ICECUBE_STRINGS + N_DEEPCORE_STRINGS),
+            DEEPCORE,
+            dom_type,
+        )
         pmt_col = next((c for c in ("pmt", "pmt_number") if c in col), None)
         if pmt_col is not None:
             string, om, pos, dom_type = _one_row_per_module(string, om, pos, dom_type)
@@ -295,7 +312,8 @@ class Geometry:
             raise ValueError("I3Geometry has an empty omgeo map")
         arr = np.array(rows, dtype=np.float64)
         string, om, pos, dom_type = _one_row_per_module(
-            arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2:], np.array(types))
+            arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2:], np.array(types)
+        )
         return cls(string, om, pos, dom_type, source="I3Geometry")
 
     def to_table(self, path: PathLike) -> None:
@@ -313,10 +331,8 @@ class Geometry:
             }
         )
         if path.endswith((".parquet", ".pq")):
-
             pq.write_table(table, path)
         elif path.endswith(".csv"):
-
             pcsv.write_csv(table, path)
         else:
             raise ValueError(f"geometry table {path!r}: use a .parquet/.pq or .csv file")
@@ -330,9 +346,9 @@ def _type_names(values: Any) -> np.ndarray:
     return pa.array(arr).cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)
 
 
-def _one_row_per_module(string: np.ndarray, om: np.ndarray, pos: np.ndarray,
-                        dom_type: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _one_row_per_module(
+    string: np.ndarray, om: np.ndarray, pos: np.ndarray, dom_type: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of several PMTs of one ``(string, om)`` -> one row at their mean position."""
     keys = np.stack([np.asarray(string, np.int64), np.asarray(om, np.int64)], 1)
     uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)

@@ -50,9 +50,16 @@ class Calibration:
         return asdict(self)
 
 
-def hdr_ranks(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.Tensor,
-              n_samples: int = 256, temperatures: Optional[Iterable[float]] = None, seed: int = 0,
-              dtype: torch.dtype = torch.float32, chunk_size: int = 500) -> np.ndarray:
+def hdr_ranks(
+    flow: ConditionalFlow,
+    encoding: torch.Tensor,
+    truth: torch.Tensor,
+    n_samples: int = 256,
+    temperatures: Optional[Iterable[float]] = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    chunk_size: int = 500,
+) -> np.ndarray:
     """HDR ranks of the truths ``[len(temperatures), B]`` under ``flow`` at each base
     temperature (default: the flow's own), each event from its own ``n_samples`` standard-normal
     base points (shared points would make the Monte Carlo errors of all events move together:
@@ -65,15 +72,16 @@ def hdr_ranks(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.Tensor
     out = np.empty((len(temps), encoding.shape[0]))
     with torch.inference_mode():
         for s in range(0, encoding.shape[0], chunk_size):
-            enc = encoding[s:s + chunk_size].to(flow.dtype)
-            z_truth, log_jac = flow.base_point(truth[s:s + chunk_size].to(enc.device), enc)
-            z = torch.randn(enc.shape[0], n_samples, flow.dim, generator=gen,
-                            dtype=torch.float64).to(enc.device)
+            enc = encoding[s : s + chunk_size].to(flow.dtype)
+            z_truth, log_jac = flow.base_point(truth[s : s + chunk_size].to(enc.device), enc)
+            z = torch.randn(
+                enc.shape[0], n_samples, flow.dim, generator=gen, dtype=torch.float64
+            ).to(enc.device)
             prepared = prepare_tabulated(flow, enc, dtype)
             for i, t in enumerate(temps):
                 lt = flow.log_base(z_truth, t) + log_jac
                 _, lp = push_base_points(flow, prepared, z, dtype, t)
-                out[i, s:s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
+                out[i, s : s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
     return out
 
 
@@ -82,9 +90,16 @@ def _loss(rank: np.ndarray, levels: np.ndarray) -> float:
     return float(np.mean((observed - levels) ** 2))
 
 
-def fit_temperature(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.Tensor,
-                    n_samples: int = 256, seed: int = 0, t_min: float = 0.5, t_max: float = 2.0,
-                    levels: np.ndarray = FIT_LEVELS) -> Calibration:
+def fit_temperature(
+    flow: ConditionalFlow,
+    encoding: torch.Tensor,
+    truth: torch.Tensor,
+    n_samples: int = 256,
+    seed: int = 0,
+    t_min: float = 0.5,
+    t_max: float = 2.0,
+    levels: np.ndarray = FIT_LEVELS,
+) -> Calibration:
     """Fit the base temperature on events ``encoding [B, D]`` with truths ``truth [B, dim]``
     (metres). Returns the :class:`Calibration`; ``flow`` is left unchanged."""
     if encoding.shape[0] < 100:
@@ -101,15 +116,21 @@ def fit_temperature(flow: ConditionalFlow, encoding: torch.Tensor, truth: torch.
         logger.warning("calibration: best temperature %.3f is at the search bound", best)
     before, _ = coverage_curve(ranks[len(coarse) // 2], levels)  # T = 1
     after, _ = coverage_curve(fine_ranks[j], levels)
-    return Calibration(temperature=best, n_events=int(encoding.shape[0]),
-                       levels=[float(v) for v in levels],
-                       coverage_before=[float(v) for v in before],
-                       coverage_after=[float(v) for v in after], samples_per_event=n_samples)
+    return Calibration(
+        temperature=best,
+        n_events=int(encoding.shape[0]),
+        levels=[float(v) for v in levels],
+        coverage_before=[float(v) for v in before],
+        coverage_after=[float(v) for v in after],
+        samples_per_event=n_samples,
+    )
 
 
-def collect_encodings(encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                      batches: Iterable[PackedBatch], max_events: int
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def collect_encodings(
+    encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batches: Iterable[PackedBatch],
+    max_events: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Encodings ``[N, D]`` and truths ``[N, dim]`` of up to ``max_events`` labeled events;
     ``encode(x, seqlens)`` maps a packed batch to encodings."""
     encs, truths, n = [], [], 0
@@ -127,9 +148,14 @@ def collect_encodings(encode: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     return torch.cat(encs)[:max_events], torch.cat(truths)[:max_events]
 
 
-def calibrate_bundle(bundle: ModelBundle, data: Union[str, os.PathLike, list],
-                     max_events: int = 4000, n_samples: int = 256, seed: int = 0,
-                     batch_size: int = 256) -> Calibration:
+def calibrate_bundle(
+    bundle: ModelBundle,
+    data: Union[str, os.PathLike, list],
+    max_events: int = 4000,
+    n_samples: int = 256,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> Calibration:
     """Fit and set the base temperature of a flow ``bundle`` on a labeled converted folder
     (or list of files) the model was not trained on; records it in ``bundle.training``."""
 

@@ -19,8 +19,9 @@ from .sbc import coordinate_ranks
 from .volume import log_hdr_volume
 
 
-def posterior_samples(flow: ConditionalFlow, enc: torch.Tensor, z: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def posterior_samples(
+    flow: ConditionalFlow, enc: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``[B, n, 6]`` (metres) and their ``log p [B, n]`` from standard-normal base points
     ``z``, one set per event ``[B, n, 6]`` (or shared ``[n, 6]``): the flow's tabulated inversion
     in float64 (accurate to ~1e-4 sigma, far below the Monte Carlo error of the coverage)."""
@@ -29,25 +30,48 @@ def posterior_samples(flow: ConditionalFlow, enc: torch.Tensor, z: torch.Tensor
         return x.transpose(1, 2), log_p
 
 
-def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int = 512,
-            coverage_samples: int = 1000, n_corner: int = 3, seed: int = 0,
-            batch_size: int = 256, max_events: Optional[int] = None,
-            baseline: Optional[ModelBundle] = None, progress: bool = True) -> dict:
+def collect(
+    bundle: ModelBundle,
+    data: Union[str, os.PathLike],
+    n_samples: int = 512,
+    coverage_samples: int = 1000,
+    n_corner: int = 3,
+    seed: int = 0,
+    batch_size: int = 256,
+    max_events: Optional[int] = None,
+    baseline: Optional[ModelBundle] = None,
+    progress: bool = True,
+) -> dict:
     """Arrays over the folder: ``truth, mean, sigma, status, t68, t90, logp_truth, rank,
     n_doms, run_id, event_id`` (``[N, ...]``), ``coord_rank [N, 6]`` (posterior samples below
     the truth per coordinate, out of ``coverage_samples``), ``log_volume_68/90 [N]`` (log HDR
     volumes, log m^6), ``baseline`` point estimates, and ``corner`` samples of the first events.
     """
     if bundle.kind != "flow":
-        raise BundleError(
-            f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
+        raise BundleError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
     flow = bundle.flow_head
     it, total = batches(bundle, data, batch_size, targets=True)
     total = min(total, max_events) if max_events else total
-    out: dict[str, list] = {k: [] for k in ("truth", "mean", "sigma", "status", "t68", "t90",
-                                            "logp_truth", "rank", "baseline", "run_id",
-                                            "event_id", "n_doms", "coord_rank",
-                                            "log_volume_68", "log_volume_90")}
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "truth",
+            "mean",
+            "sigma",
+            "status",
+            "t68",
+            "t90",
+            "logp_truth",
+            "rank",
+            "baseline",
+            "run_id",
+            "event_id",
+            "n_doms",
+            "coord_rank",
+            "log_volume_68",
+            "log_volume_90",
+        )
+    }
     corner: list[dict] = []
     gen = torch.Generator().manual_seed(seed)
     n = 0
@@ -61,8 +85,9 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
                 raise ValueError(f"{data}: evaluate needs the truth of every event")
             enc = bundle.encode(batch.x, batch.seqlens).to(flow.dtype)
             # independent points per event: shared ones would move every event's rank together
-            z = torch.randn(batch.batch_size, coverage_samples, 6, generator=gen,
-                            dtype=torch.float64)
+            z = torch.randn(
+                batch.batch_size, coverage_samples, 6, generator=gen, dtype=torch.float64
+            )
             samples, logp_s = posterior_samples(flow, enc, z.to(bundle.device))
             out["rank"].append(hdr_rank(logp_s.cpu(), lt.cpu()))
             out["coord_rank"].append(coordinate_ranks(samples, targets))
@@ -82,9 +107,14 @@ def collect(bundle: ModelBundle, data: Union[str, os.PathLike], n_samples: int =
             if baseline is not None:
                 out["baseline"].append(baseline.predict_point(batch).numpy())
             for i in range(min(batch.batch_size, n_corner - len(corner))):
-                corner.append({"samples": _np(samples[i]), "truth": _np(targets[i]),
-                               "mean": _np(summary.mean[i]),
-                               "id": (int(run_id[i]), int(event_id[i]))})
+                corner.append(
+                    {
+                        "samples": _np(samples[i]),
+                        "truth": _np(targets[i]),
+                        "mean": _np(summary.mean[i]),
+                        "id": (int(run_id[i]), int(event_id[i])),
+                    }
+                )
             n += batch.batch_size
             bar.update(batch.batch_size)
     arrays: dict[str, Any] = {k: np.concatenate(v) for k, v in out.items() if v}

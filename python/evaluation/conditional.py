@@ -53,8 +53,9 @@ def _fraction(inside: np.ndarray) -> tuple[float, float]:
     return c, float(np.sqrt(max(c * (1 - c), 1e-12) / n))
 
 
-def binned_fractions(values: np.ndarray, inside: Mapping[float, np.ndarray], n_bins: int = 5
-                     ) -> list[dict]:
+def binned_fractions(
+    values: np.ndarray, inside: Mapping[float, np.ndarray], n_bins: int = 5
+) -> list[dict]:
     """Rows ``{lo, hi, n, observed_<p>, stderr_<p>}`` per quantile bin of ``values``;
     ``inside`` maps a level (0.68) to a boolean ``[N]`` "truth inside" array."""
     edges = quantile_edges(values, n_bins)
@@ -83,8 +84,9 @@ def central_inside(u: np.ndarray, levels: Sequence[float] = LEVELS) -> dict[floa
     return {a: np.isfinite(u) & (np.abs(u - 0.5) <= a / 2) for a in levels}
 
 
-def conditional_coverage(variables: Mapping[str, np.ndarray], inside: Mapping[float, np.ndarray],
-                         n_bins: int = 5) -> dict[str, list[dict]]:
+def conditional_coverage(
+    variables: Mapping[str, np.ndarray], inside: Mapping[float, np.ndarray], n_bins: int = 5
+) -> dict[str, list[dict]]:
     """``{variable: rows}`` (:func:`binned_fractions`) for each event variable."""
     return {name: binned_fractions(v, inside, n_bins) for name, v in variables.items()}
 
@@ -100,14 +102,17 @@ def overall(inside: Mapping[float, np.ndarray]) -> dict:
     return out
 
 
-def coordinate_coverage(u: np.ndarray, variables: Mapping[str, np.ndarray], n_bins: int = 5
-                        ) -> dict[str, dict]:
+def coordinate_coverage(
+    u: np.ndarray, variables: Mapping[str, np.ndarray], n_bins: int = 5
+) -> dict[str, dict]:
     """Per coordinate: ``{"overall": ..., "conditional": {variable: rows}}`` of its central
     68% / 90% intervals, from the CDF values ``u [N, 6]``."""
     inside = central_inside(u)
     out = {}
     for j, name in enumerate(TARGET_NAMES):
         ins = {a: m[:, j] for a, m in inside.items()}
-        out[name] = {"overall": overall(ins),
-                     "conditional": conditional_coverage(variables, ins, n_bins)}
+        out[name] = {
+            "overall": overall(ins),
+            "conditional": conditional_coverage(variables, ins, n_bins),
+        }
     return out

@@ -16,8 +16,9 @@ import torch
 DEFAULT_LEVELS = np.round(np.linspace(0.05, 0.95, 19), 4)
 
 
-def hdr_rank(logp_samples: torch.Tensor | np.ndarray, logp_truth: torch.Tensor | np.ndarray
-             ) -> np.ndarray:
+def hdr_rank(
+    logp_samples: torch.Tensor | np.ndarray, logp_truth: torch.Tensor | np.ndarray
+) -> np.ndarray:
     """``[B, S], [B] -> [B]``: fraction of posterior samples at least as dense as the truth."""
     ls = torch.as_tensor(logp_samples, dtype=torch.float64)
     lt = torch.as_tensor(logp_truth, dtype=torch.float64)
@@ -26,8 +27,9 @@ def hdr_rank(logp_samples: torch.Tensor | np.ndarray, logp_truth: torch.Tensor |
     return rank.numpy()
 
 
-def coverage_curve(rank: np.ndarray, levels: np.ndarray = DEFAULT_LEVELS
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def coverage_curve(
+    rank: np.ndarray, levels: np.ndarray = DEFAULT_LEVELS
+) -> tuple[np.ndarray, np.ndarray]:
     """Observed coverage at each nominal level and its binomial standard error."""
     rank = np.asarray(rank, np.float64)
     rank = rank[np.isfinite(rank)]

@@ -35,21 +35,39 @@ def _load(model: Union[str, os.PathLike, ModelBundle], device: str) -> ModelBund
     return model if isinstance(model, ModelBundle) else load_bundle(model, device=device)
 
 
-def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.PathLike],
-             out_dir: Union[str, os.PathLike],
-             baseline: Union[None, str, os.PathLike, ModelBundle] = None,
-             n_samples: int = 512, coverage_samples: int = 1000, n_corner: int = 3,
-             levels: np.ndarray = DEFAULT_LEVELS, seed: int = 0, batch_size: int = 256,
-             max_events: Optional[int] = None, device: str = "cpu",
-             progress: bool = True) -> dict:
+def evaluate(
+    model: Union[str, os.PathLike, ModelBundle],
+    data: Union[str, os.PathLike],
+    out_dir: Union[str, os.PathLike],
+    baseline: Union[None, str, os.PathLike, ModelBundle] = None,
+    n_samples: int = 512,
+    coverage_samples: int = 1000,
+    n_corner: int = 3,
+    levels: np.ndarray = DEFAULT_LEVELS,
+    seed: int = 0,
+    batch_size: int = 256,
+    max_events: Optional[int] = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
     """Evaluate a flow bundle on a labeled folder and write ``out_dir`` (report.json,
     report.md, PNG figures, arrays.npz). Returns the report dict."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = _load(model, device)
     base = None if baseline is None else _load(baseline, device)
-    a = collect(bundle, data, n_samples, coverage_samples, n_corner, seed, batch_size,
-                max_events, base, progress)
+    a = collect(
+        bundle,
+        data,
+        n_samples,
+        coverage_samples,
+        n_corner,
+        seed,
+        batch_size,
+        max_events,
+        base,
+        progress,
+    )
     ok = a["status"] == int(Status.OK)
     truth, mean, sigma = a["truth"][ok], a["mean"][ok], a["sigma"][ok]
 
@@ -65,7 +83,9 @@ def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.Pa
     p = pulls(mean, sigma, truth)
     observed, stderr = coverage_curve(a["rank"][ok], levels)
     coverage = {
-        "levels": np.asarray(levels), "observed": observed, "stderr": stderr,
+        "levels": np.asarray(levels),
+        "observed": observed,
+        "stderr": stderr,
         "summary_68": threshold_coverage(a["logp_truth"][ok], a["t68"][ok]),
         "summary_90": threshold_coverage(a["logp_truth"][ok], a["t90"][ok]),
         "samples_per_event": coverage_samples,
@@ -74,29 +94,43 @@ def evaluate(model: Union[str, os.PathLike, ModelBundle], data: Union[str, os.Pa
     figures = {
         "errors": plots.plot_errors(errors, out_dir / "errors.png").name,
         "pulls": plots.plot_pulls(p, out_dir / "pulls.png").name,
-        "coverage": plots.plot_coverage(np.asarray(levels), observed, stderr,
-                                        out_dir / "coverage.png").name,
+        "coverage": plots.plot_coverage(
+            np.asarray(levels), observed, stderr, out_dir / "coverage.png"
+        ).name,
     }
     for k, c in enumerate(a["corner"]):
         run, ev = c["id"]
         figures[f"corner_{k}"] = plots.plot_corner(
-            c["samples"], c["truth"], c["mean"], out_dir / f"corner_{k}.png",
-            title=f"run {run} event {ev}").name
+            c["samples"],
+            c["truth"],
+            c["mean"],
+            out_dir / f"corner_{k}.png",
+            title=f"run {run} event {ev}",
+        ).name
     cond = conditional_sections(a, ok, data, out_dir, coverage_samples)
     coverage.update(cond["coverage"])
     figures.update(cond["figures"])
-    np.savez_compressed(out_dir / "arrays.npz",
-                        **{k: v for k, v in a.items() if k != "corner"},
-                        **{f"variable_{k}": v for k, v in cond["variables"].items()})
+    np.savez_compressed(
+        out_dir / "arrays.npz",
+        **{k: v for k, v in a.items() if k != "corner"},
+        **{f"variable_{k}": v for k, v in cond["variables"].items()},
+    )
     report = {
-        "model": str(bundle.path), "baseline": None if base is None else str(base.path),
-        "data": str(data), "n_events": int(a["status"].shape[0]), "n_ok": int(ok.sum()),
-        "resolution": resolution, "resolution_by_n_doms": cond["resolution_by_n_doms"],
-        "pulls": pull_summary(p), "coverage": coverage,
-        "figures": figures, "posterior_samples": n_samples,
-        "training": {k: bundle.training.get(k) for k in ("elapsed_s", "epochs_run",
-                                                         "best_val_loss", "global_step",
-                                                         "calibration")},
+        "model": str(bundle.path),
+        "baseline": None if base is None else str(base.path),
+        "data": str(data),
+        "n_events": int(a["status"].shape[0]),
+        "n_ok": int(ok.sum()),
+        "resolution": resolution,
+        "resolution_by_n_doms": cond["resolution_by_n_doms"],
+        "pulls": pull_summary(p),
+        "coverage": coverage,
+        "figures": figures,
+        "posterior_samples": n_samples,
+        "training": {
+            k: bundle.training.get(k)
+            for k in ("elapsed_s", "epochs_run", "best_val_loss", "global_step", "calibration")
+        },
     }
     write_report(out_dir, report)
     logger.info("evaluation report in %s", out_dir)

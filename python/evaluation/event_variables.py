@@ -27,8 +27,9 @@ logger = logging.getLogger(__name__)
 VARIABLES = ("n_doms", "gap_length", "cos_zenith", "total_charge")
 
 
-def _data_files(data: Union[str, os.PathLike, Sequence]
-                ) -> tuple[list[str], Optional[ConvertedFolder]]:
+def _data_files(
+    data: Union[str, os.PathLike, Sequence],
+) -> tuple[list[str], Optional[ConvertedFolder]]:
     """Data files in reading order and their converted folder (None when unknown)."""
     if isinstance(data, (str, os.PathLike)):
         folder = ConvertedFolder(os.fspath(data))
@@ -58,8 +59,12 @@ def _total_charge_from_features(pf: pq.ParquetFile, feature_indices: dict) -> np
     if FEATURES_COLUMN not in pf.schema_arrow.names or not col.size:
         return np.full(pf.metadata.num_rows, np.nan)
     rows = pf.read(columns=[FEATURES_COLUMN]).column(FEATURES_COLUMN).to_pylist()
-    return np.array([np.expm1(np.asarray(r, np.float64)[:, int(col[0])]).sum() if len(r)
-                     else np.nan for r in rows])
+    return np.array(
+        [
+            np.expm1(np.asarray(r, np.float64)[:, int(col[0])]).sum() if len(r) else np.nan
+            for r in rows
+        ]
+    )
 
 
 def _read_file(path: str, feature_indices: dict) -> dict[str, np.ndarray]:
@@ -92,9 +97,13 @@ def _match(all_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return rows
 
 
-def event_variables(data: Union[str, os.PathLike, Sequence], run_id: np.ndarray,
-                    event_id: np.ndarray, n_doms: np.ndarray, truth: np.ndarray
-                    ) -> dict[str, np.ndarray]:
+def event_variables(
+    data: Union[str, os.PathLike, Sequence],
+    run_id: np.ndarray,
+    event_id: np.ndarray,
+    n_doms: np.ndarray,
+    truth: np.ndarray,
+) -> dict[str, np.ndarray]:
     """``{name: [N] float64}`` for :data:`VARIABLES` of the events ``(run_id, event_id)`` of the
     converted folder (or list of data files) ``data``; ``truth [N, 6]`` in metres."""
     files, folder = _data_files(data)
@@ -105,15 +114,20 @@ def event_variables(data: Union[str, os.PathLike, Sequence], run_id: np.ndarray,
     all_ids = np.stack([cols["run_id"], cols["event_id"]], 1).astype(np.int64)
     rows = _match(all_ids, np.stack([run_id, event_id], 1).astype(np.int64))
     if (rows < 0).any():
-        logger.warning("%d evaluated event(s) not found in %s: their charge and zenith are NaN",
-                       int((rows < 0).sum()), data)
+        logger.warning(
+            "%d evaluated event(s) not found in %s: their charge and zenith are NaN",
+            int((rows < 0).sum()),
+            data,
+        )
 
     def pick(name: str) -> np.ndarray:
         v = np.full(len(rows), np.nan)
         v[rows >= 0] = np.asarray(cols[name], np.float64)[rows[rows >= 0]]
         return v
 
-    return {"n_doms": np.asarray(n_doms, np.float64),
-            "gap_length": gap_length(np.asarray(truth, np.float64)),
-            "cos_zenith": np.cos(pick("muon_zenith")),
-            "total_charge": pick("totcharge")}
+    return {
+        "n_doms": np.asarray(n_doms, np.float64),
+        "gap_length": gap_length(np.asarray(truth, np.float64)),
+        "cos_zenith": np.cos(pick("muon_zenith")),
+        "total_charge": pick("totcharge"),
+    }

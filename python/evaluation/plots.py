@@ -43,15 +43,16 @@ def plot_pulls(p: np.ndarray, path: pathlib.Path) -> pathlib.Path:
     for i, ax in enumerate(axes.flat):
         col = p[:, i][np.isfinite(p[:, i])]
         ax.hist(np.clip(col, -5, 5), bins=np.linspace(-5, 5, 41), density=True, histtype="step")
-        ax.plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
+        ax.plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), "k--", lw=1, label="N(0,1)")
         ax.set_xlabel(f"pull {TARGET_NAMES[i]}")
         ax.set_title(f"mean {col.mean():+.2f}  std {col.std():.2f}" if col.size else "no data")
     axes.flat[0].legend()
     return _save(fig, path)
 
 
-def plot_coverage(levels: np.ndarray, observed: np.ndarray, err: np.ndarray,
-                  path: pathlib.Path) -> pathlib.Path:
+def plot_coverage(
+    levels: np.ndarray, observed: np.ndarray, err: np.ndarray, path: pathlib.Path
+) -> pathlib.Path:
     """Observed vs nominal HDR coverage with a binomial 1-sigma band."""
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
@@ -64,8 +65,13 @@ def plot_coverage(levels: np.ndarray, observed: np.ndarray, err: np.ndarray,
     return _save(fig, path)
 
 
-def plot_corner(samples: np.ndarray, truth: np.ndarray | None, mean: np.ndarray,
-                path: pathlib.Path, title: str = "") -> pathlib.Path:
+def plot_corner(
+    samples: np.ndarray,
+    truth: np.ndarray | None,
+    mean: np.ndarray,
+    path: pathlib.Path,
+    title: str = "",
+) -> pathlib.Path:
     """Corner plot of one event's posterior samples ``[S, 6]`` [m], truth and mean marked."""
     d = samples.shape[1]
     fig, axes = plt.subplots(d, d, figsize=(11, 11), squeeze=False)

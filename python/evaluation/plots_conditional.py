@@ -24,8 +24,9 @@ def _values(rows: list[dict], key: str) -> np.ndarray:
     return np.array([np.nan if r.get(key) is None else r[key] for r in rows], np.float64)
 
 
-def plot_conditional_coverage(conditional: dict[str, list[dict]], path: pathlib.Path,
-                              title: str = "HDR coverage per quintile") -> pathlib.Path:
+def plot_conditional_coverage(
+    conditional: dict[str, list[dict]], path: pathlib.Path, title: str = "HDR coverage per quintile"
+) -> pathlib.Path:
     """One panel per variable: observed 68% / 90% coverage per bin (binomial 1-sigma bars),
     nominal levels dashed."""
     names = list(conditional)
@@ -34,8 +35,15 @@ def plot_conditional_coverage(conditional: dict[str, list[dict]], path: pathlib.
         rows = conditional[name]
         x = np.arange(len(rows))
         for p, nominal, color in _LEVELS:
-            ax.errorbar(x, _values(rows, f"observed_{p}"), yerr=_values(rows, f"stderr_{p}"),
-                        fmt="o-", ms=4, color=color, label=f"{p}% region")
+            ax.errorbar(
+                x,
+                _values(rows, f"observed_{p}"),
+                yerr=_values(rows, f"stderr_{p}"),
+                fmt="o-",
+                ms=4,
+                color=color,
+                label=f"{p}% region",
+            )
             ax.axhline(nominal, color=color, ls="--", lw=1)
         ax.set_xticks(x, _bin_labels(rows), rotation=30, fontsize=7)
         ax.set_xlabel(name)
@@ -54,13 +62,20 @@ def plot_coordinate_coverage(coordinates: dict[str, dict], path: pathlib.Path) -
         for k, (var, rows) in enumerate(c["conditional"].items()):
             x = np.arange(1, len(rows) + 1)
             for p, style in (("68", "o-"), ("90", "s:")):
-                ax.plot(x, _values(rows, f"observed_{p}"), style, color=f"C{k}", ms=3,
-                        label=var if p == "68" else None)
+                ax.plot(
+                    x,
+                    _values(rows, f"observed_{p}"),
+                    style,
+                    color=f"C{k}",
+                    ms=3,
+                    label=var if p == "68" else None,
+                )
         for _, nominal, _c in _LEVELS:
             ax.axhline(nominal, color="k", ls="--", lw=1)
         ov = c["overall"]
-        ax.set_title(f"{coord}: {ov['observed_68']:.3f} / {ov['observed_90']:.3f} overall",
-                     fontsize=9)
+        ax.set_title(
+            f"{coord}: {ov['observed_68']:.3f} / {ov['observed_90']:.3f} overall", fontsize=9
+        )
         ax.set_xticks(np.arange(1, 6), [f"Q{q}" for q in range(1, 6)])
         ax.set_xlabel("quintile of the variable (Q1: lowest)")
         ax.set_ylim(0, 1.02)
@@ -79,8 +94,15 @@ def plot_sbc(sbc: dict, path: pathlib.Path) -> pathlib.Path:
         edges = np.linspace(0, 1, counts.size + 1)
         band = 1.96 * np.sqrt(expected * (1 - expected / max(n, 1)))
         ax.stairs(counts, edges, color="C0", lw=1.8, label="observed")
-        ax.stairs(expected + band, edges, baseline=expected - band, fill=True, color="k",
-                  alpha=0.15, label="uniform, 95%")
+        ax.stairs(
+            expected + band,
+            edges,
+            baseline=expected - band,
+            fill=True,
+            color="k",
+            alpha=0.15,
+            label="uniform, 95%",
+        )
         ax.stairs(expected, edges, color="k", lw=0.8, ls="--")
         p = c["p_value"]
         ax.set_title(f"{coord}: chi2 p = {'n/a' if p is None else f'{p:.2g}'}", fontsize=9)
@@ -91,8 +113,9 @@ def plot_sbc(sbc: dict, path: pathlib.Path) -> pathlib.Path:
     return _save(fig, path)
 
 
-def plot_binned_resolution(rows: list[dict], path: pathlib.Path,
-                           variable: str = "n_doms") -> pathlib.Path:
+def plot_binned_resolution(
+    rows: list[dict], path: pathlib.Path, variable: str = "n_doms"
+) -> pathlib.Path:
     """Left: median 3D error of production (solid) and decay (dashed) vertex per bin, per
     model. Right: median side of the cube with the 68% / 90% HDR volume."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))

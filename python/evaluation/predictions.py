@@ -32,17 +32,23 @@ from .resolution import TARGET_NAMES, gap_length
 logger = logging.getLogger(__name__)
 
 
-def batches(bundle: ModelBundle, data: Union[str, os.PathLike, list], batch_size: int = 256,
-            targets: Optional[bool] = None) -> tuple[Iterator[PackedBatch], int]:
+def batches(
+    bundle: ModelBundle,
+    data: Union[str, os.PathLike, list],
+    batch_size: int = 256,
+    targets: Optional[bool] = None,
+) -> tuple[Iterator[PackedBatch], int]:
     """Packed batches of a folder (or a list of its data files) in file order, normalised as
     ``bundle`` expects; and the number of events. A folder written in another input convention
     than the bundle's is refused (:class:`ConventionMismatch`)."""
     check_model_convention(bundle.feature_config, data, f"model {bundle.path or ''}".strip())
     src = [str(f) for f in data] if isinstance(data, (list, tuple)) else str(data)
-    cfg = LoaderConfig(batch_size=batch_size, shuffle=False, bad_events="skip", rank=0,
-                       world_size=1)
-    loader = PackedLoader(src, cfg, bundle.normalization, targets=targets,
-                          feature_indices=bundle.feature_indices)
+    cfg = LoaderConfig(
+        batch_size=batch_size, shuffle=False, bad_events="skip", rank=0, world_size=1
+    )
+    loader = PackedLoader(
+        src, cfg, bundle.normalization, targets=targets, feature_indices=bundle.feature_indices
+    )
     return iter(loader), loader.n_events
 
 
@@ -50,8 +56,9 @@ def _np(t: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
     return t.detach().cpu().double().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-def summary_columns(summary: PosteriorSummary, batch: PackedBatch,
-                    logp_truth: Optional[torch.Tensor]) -> dict:
+def summary_columns(
+    summary: PosteriorSummary, batch: PackedBatch, logp_truth: Optional[torch.Tensor]
+) -> dict:
     """One batch's output columns as numpy arrays (see module docstring)."""
     mean, sigma, cov = _np(summary.mean), _np(summary.sigma), _np(summary.cov)
     run_id, event_id = batch.ids()
@@ -79,8 +86,9 @@ def summary_columns(summary: PosteriorSummary, batch: PackedBatch,
     return cols
 
 
-def posterior(bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, seed: int = 0
-              ) -> tuple[PosteriorSummary, Optional[torch.Tensor]]:
+def posterior(
+    bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, seed: int = 0
+) -> tuple[PosteriorSummary, Optional[torch.Tensor]]:
     """``(summary, log p(truth) [B] or None)`` of one batch (encoded once)."""
     flow = bundle.flow_head
     enc = bundle.encode(batch.x, batch.seqlens).to(flow.dtype)
@@ -102,7 +110,9 @@ def point_columns(bundle: ModelBundle, batch: PackedBatch) -> dict:
     cols: dict[str, np.ndarray] = {
         "run_id": _np(run_id).astype(np.int64),
         "event_id": _np(event_id).astype(np.int64),
-        "status": np.zeros(b, np.int16), "n_doms": _np(batch.seqlens).astype(np.int32)}
+        "status": np.zeros(b, np.int16),
+        "n_doms": _np(batch.seqlens).astype(np.int32),
+    }
     for i, c in enumerate(TARGET_NAMES):
         cols[c], cols[f"{c}_sigma"] = est[:, i], nan
     cols["cov"] = np.full((b, 36), np.nan)
@@ -126,9 +136,15 @@ def _table(cols: dict[str, np.ndarray]) -> pa.Table:
     return pa.table(arrays)
 
 
-def predict_folder(bundle: ModelBundle, data: Union[str, os.PathLike],
-                   out: Union[str, os.PathLike], n_samples: int = 512, seed: int = 0,
-                   batch_size: int = 256, progress: bool = True) -> int:
+def predict_folder(
+    bundle: ModelBundle,
+    data: Union[str, os.PathLike],
+    out: Union[str, os.PathLike],
+    n_samples: int = 512,
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> int:
     """Write the predictions of every event of ``data`` to ``out`` (parquet, atomically);
     returns the number of events written. A point model (no flow) gives its estimate, with
     NaN for every posterior column."""

@@ -22,7 +22,13 @@ def pull_summary(p: np.ndarray) -> list[dict]:
     for i, name in enumerate(TARGET_NAMES):
         col = p[:, i][np.isfinite(p[:, i])]
         lo, hi = np.quantile(col, [0.16, 0.84]) if col.size else (np.nan, np.nan)
-        rows.append({"quantity": name, "mean": float(col.mean()) if col.size else np.nan,
-                     "std": float(col.std()) if col.size else np.nan,
-                     "width68": float(hi - lo) / 2, "n": int(col.size)})
+        rows.append(
+            {
+                "quantity": name,
+                "mean": float(col.mean()) if col.size else np.nan,
+                "std": float(col.std()) if col.size else np.nan,
+                "width68": float(hi - lo) / 2,
+                "n": int(col.size),
+            }
+        )
     return rows

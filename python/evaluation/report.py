@@ -73,8 +73,10 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         "",
         "| quantity | mean | std | robust 68% half-width |",
         "|---|---|---|---|",
-        *[f"| {r['quantity']} | {_fmt(r['mean'])} | {_fmt(r['std'])} | {_fmt(r['width68'])} |"
-          for r in report["pulls"]],
+        *[
+            f"| {r['quantity']} | {_fmt(r['mean'])} | {_fmt(r['std'])} | {_fmt(r['width68'])} |"
+            for r in report["pulls"]
+        ],
         "",
         "## Coverage of highest-density regions",
         "",
@@ -85,8 +87,10 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         "",
         "| nominal | observed | std. error |",
         "|---|---|---|",
-        *[f"| {a:.2f} | {_fmt(o)} | {_fmt(e)} |"
-          for a, o, e in zip(cov["levels"], cov["observed"], cov["stderr"])],
+        *[
+            f"| {a:.2f} | {_fmt(o)} | {_fmt(e)} |"
+            for a, o, e in zip(cov["levels"], cov["observed"], cov["stderr"])
+        ],
         "",
         *conditional_markdown(report),
         "## Figures",

@@ -35,17 +35,33 @@ def resolution_table(pred: np.ndarray, truth: np.ndarray) -> list[dict]:
     pred, truth = pred[ok], truth[ok]
     err = pred - truth
     rows = [
-        {"quantity": name, "median": float(np.median(err[:, i])),
-         "width68": central_width(err[:, i]), "n": int(ok.sum())}
+        {
+            "quantity": name,
+            "median": float(np.median(err[:, i])),
+            "width68": central_width(err[:, i]),
+            "n": int(ok.sum()),
+        }
         for i, name in enumerate(TARGET_NAMES)
     ]
     for name, sl in (("prod_3d", slice(0, 3)), ("decay_3d", slice(3, 6))):
         dist = np.linalg.norm(err[:, sl], axis=1)
-        rows.append({"quantity": name, "median": float(np.median(dist)),
-                     "width68": float(np.quantile(dist, 0.68)), "n": int(ok.sum())})
+        rows.append(
+            {
+                "quantity": name,
+                "median": float(np.median(dist)),
+                "width68": float(np.quantile(dist, 0.68)),
+                "n": int(ok.sum()),
+            }
+        )
     gerr = gap_length(pred) - gap_length(truth)
-    rows.append({"quantity": "gap_length", "median": float(np.median(gerr)),
-                 "width68": central_width(gerr), "n": int(ok.sum())})
+    rows.append(
+        {
+            "quantity": "gap_length",
+            "median": float(np.median(gerr)),
+            "width68": central_width(gerr),
+            "n": int(ok.sum()),
+        }
+    )
     return rows
 
 

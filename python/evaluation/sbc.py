@@ -19,10 +19,10 @@ import torch
 from .resolution import TARGET_NAMES
 
 
-def coordinate_ranks(samples: torch.Tensor | np.ndarray, truth: torch.Tensor | np.ndarray
-                     ) -> np.ndarray:
-    """``[B, S, 6], [B, 6] -> [B, 6]`` int64: posterior samples below the truth, per coordinate.
-    """
+def coordinate_ranks(
+    samples: torch.Tensor | np.ndarray, truth: torch.Tensor | np.ndarray
+) -> np.ndarray:
+    """``[B, S, 6], [B, 6] -> [B, 6]`` int64: posterior samples below the truth, per coordinate."""
     s = torch.as_tensor(samples, dtype=torch.float64)
     t = torch.as_tensor(truth, dtype=torch.float64).to(s.device)
     return (s < t[:, None, :]).sum(1).cpu().numpy().astype(np.int64)
@@ -33,8 +33,7 @@ def default_bins(n_events: int, n_samples: int) -> int:
     return int(max(2, min(20, n_samples + 1, n_events // 10)))
 
 
-def rank_histogram(ranks: np.ndarray, n_samples: int, n_bins: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def rank_histogram(ranks: np.ndarray, n_samples: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Counts of ranks ``0..n_samples`` in ``n_bins`` bins (rank ``r`` in bin
     ``floor(r n_bins / (n_samples + 1))``) and the counts a uniform rank would give."""
     r = np.asarray(ranks, np.int64)
@@ -55,8 +54,9 @@ def chi2_pvalue(counts: np.ndarray, expected: np.ndarray) -> tuple[float, int, f
     dof = int(keep.sum()) - 1
     if dof < 1:
         return stat, dof, float("nan")
-    p = torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
-                                torch.tensor(stat / 2, dtype=torch.float64))
+    p = torch.special.gammaincc(
+        torch.tensor(dof / 2, dtype=torch.float64), torch.tensor(stat / 2, dtype=torch.float64)
+    )
     return stat, dof, float(p)
 
 
@@ -69,6 +69,11 @@ def sbc_summary(ranks: np.ndarray, n_samples: int, n_bins: Optional[int] = None)
     for j, name in enumerate(TARGET_NAMES):
         counts, expected = rank_histogram(ranks[:, j], n_samples, n_bins)
         stat, dof, p = chi2_pvalue(counts, expected)
-        coords[name] = {"counts": counts, "expected": expected, "chi2": stat, "dof": dof,
-                        "p_value": p}
+        coords[name] = {
+            "counts": counts,
+            "expected": expected,
+            "chi2": stat,
+            "dof": dof,
+            "p_value": p,
+        }
     return {"n_bins": n_bins, "samples_per_event": int(n_samples), "coordinates": coords}

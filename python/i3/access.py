@@ -25,7 +25,8 @@ def pulses_array(frame: icetray.I3Frame, key: str) -> Optional[np.ndarray]:
     except TypeError:  # raised by from_frame for any other type
         raise ConfigurationError(
             f"pulse key {key!r} holds a {frame.type_name(key)}, not an I3RecoPulseSeriesMap, "
-            "mask or union; choose another Pulses key") from None
+            "mask or union; choose another Pulses key"
+        ) from None
     try:
         return np.asarray(pulses, dtype=np.float64).reshape(-1, 6)
     except BufferError:  # numpy.asarray of an empty map

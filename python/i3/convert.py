@@ -38,8 +38,11 @@ logger = logging.getLogger(__name__)
 def llp_truth(info: dataclasses.I3MapStringDouble) -> dict:
     """Truth dict (writer keys) from an ``LLPInfo`` map."""
     d = dataclasses.I3Direction(float(info["zenith"]), float(info["azimuth"]))
-    u = (math.sin(d.theta) * math.cos(d.phi), math.sin(d.theta) * math.sin(d.phi),
-         math.cos(d.theta))
+    u = (
+        math.sin(d.theta) * math.cos(d.phi),
+        math.sin(d.theta) * math.sin(d.phi),
+        math.cos(d.theta),
+    )
     length = float(info["length"])
     prod = [float(info["prod_x"]), float(info["prod_y"]), float(info["prod_z"])]
     truth = {f"prod_{c}": v for c, v in zip("xyz", prod)}
@@ -68,8 +71,11 @@ def muon_info(frame: icetray.I3Frame, key: str = "MMCTrackList") -> dict:
     if not tracks:
         return {}
     best = max(tracks, key=lambda t: t.Ei)
-    return {"muon_energy": float(best.Ei), "zenith": float(best.particle.dir.zenith),
-            "muon_length": float(best.particle.length)}
+    return {
+        "muon_energy": float(best.Ei),
+        "zenith": float(best.particle.dir.zenith),
+        "muon_length": float(best.particle.length),
+    }
 
 
 class I3ToParquet(icetray.I3Module):
@@ -79,17 +85,23 @@ class I3ToParquet(icetray.I3Module):
         super().__init__(context)
         self.AddParameter("OutputDir", "Converted folder to write (resumed when it exists).", None)
         self.AddParameter("Pulses", "Pulse map/mask key (default: the feature config's).", None)
-        self.AddParameter("FeatureConfig", "Feature config: None (default), dict or YAML path.",
-                          None)
+        self.AddParameter(
+            "FeatureConfig", "Feature config: None (default), dict or YAML path.", None
+        )
         self.AddParameter("EventsPerFile", "Events per parquet data file.", 1000)
-        self.AddParameter("SubEventStream", "Convert only this sub-event stream (None: all).",
-                          "InIceSplit")
+        self.AddParameter(
+            "SubEventStream", "Convert only this sub-event stream (None: all).", "InIceSplit"
+        )
         self.AddParameter("TruthKey", "I3MapStringDouble with the LLP truth.", "LLPInfo")
-        self.AddParameter("Source", "Description stored in the manifest (e.g. the file list).",
-                          None)
+        self.AddParameter(
+            "Source", "Description stored in the manifest (e.g. the file list).", None
+        )
         self.AddParameter("Progress", "Show a progress bar (events converted).", True)
-        self.AddParameter("GeometryTable", "Geometry table used until a G frame arrives (files "
-                          "without GCD).", None)
+        self.AddParameter(
+            "GeometryTable",
+            "Geometry table used until a G frame arrives (files without GCD).",
+            None,
+        )
         self.AddOutBox("OutBox")
 
     def Configure(self) -> None:
@@ -104,9 +116,12 @@ class I3ToParquet(icetray.I3Module):
         self.geometry = Geometry.from_table(table) if table else None
         src = self.GetParameter("Source")
         self.writer = ConvertedFolderWriter(
-            self.GetParameter("OutputDir"), self.extractor.config,
-            events_per_file=int(self.GetParameter("EventsPerFile")), resume=True,
-            source={"kind": "i3", "input": src} if src else {"kind": "i3"})
+            self.GetParameter("OutputDir"),
+            self.extractor.config,
+            events_per_file=int(self.GetParameter("EventsPerFile")),
+            resume=True,
+            source={"kind": "i3", "input": src} if src else {"kind": "i3"},
+        )
         self._skip = self.writer.n_input_events  # events already converted by an earlier run
         self._seen = 0
         self.bar = tqdm(unit="ev", desc="convert", disable=not self.GetParameter("Progress"))
@@ -126,42 +141,65 @@ class I3ToParquet(icetray.I3Module):
             self.PushFrame(frame)
             return
         if self.geometry is None:
-            icetray.logging.log_fatal("a P frame arrived before any geometry (add the GCD file or "
-                                      "a GeometryTable)", unit="I3ToParquet")
+            icetray.logging.log_fatal(
+                "a P frame arrived before any geometry (add the GCD file or a GeometryTable)",
+                unit="I3ToParquet",
+            )
         self._seen += 1
         if self._seen > self._skip:
-            ff = frame_features(self.access, frame, self.pulse_key, self.geometry, self.extractor,
-                                self.exclusions)
+            ff = frame_features(
+                self.access, frame, self.pulse_key, self.geometry, self.extractor, self.exclusions
+            )
             header = frame["I3EventHeader"] if "I3EventHeader" in frame else None
             truth = llp_truth(frame[self.truth_key]) if self.truth_key in frame else None
             self.writer.add(
-                header.run_id if header else 0, header.event_id if header else self._seen,
+                header.run_id if header else 0,
+                header.event_id if header else self._seen,
                 ff.features if ff.features is not None else _empty(self.extractor.dim),
                 ff.string if ff.string is not None else (),
                 ff.om if ff.om is not None else (),
-                truth=truth, muon=muon_info(frame), status=ff.status)
+                truth=truth,
+                muon=muon_info(frame),
+                status=ff.status,
+            )
         self.bar.update(1)
         self.PushFrame(frame)
 
     def Finish(self) -> None:
         self.bar.close()
         if self._seen < self._skip:
-            logger.warning("%s: the input holds %d events, fewer than the %d already converted: "
-                           "is this the same input?", self.writer.out_dir, self._seen, self._skip)
+            logger.warning(
+                "%s: the input holds %d events, fewer than the %d already converted: "
+                "is this the same input?",
+                self.writer.out_dir,
+                self._seen,
+                self._skip,
+            )
         self.writer.close()
-        logger.info("%s: %d events written, skipped by status %s", self.writer.out_dir,
-                    sum(f["n_events"] for f in self.writer.files), dict(self.writer.skipped))
+        logger.info(
+            "%s: %d events written, skipped by status %s",
+            self.writer.out_dir,
+            sum(f["n_events"] for f in self.writer.files),
+            dict(self.writer.skipped),
+        )
 
 
 def _empty(dim: int) -> np.ndarray:
     return np.zeros((0, dim), np.float32)
 
 
-def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
-                  pulses: Optional[str] = None, feature_config: ConfigLike = None,
-                  events_per_file: int = 1000,
-                  sub_event_stream: Optional[str] = "InIceSplit", progress: bool = True,
-                  geometry_table: Optional[str] = None) -> str:
+def convert_files(
+    gcd: Optional[str],
+    inputs: Sequence[str],
+    out_dir: str,
+    *,
+    pulses: Optional[str] = None,
+    feature_config: ConfigLike = None,
+    events_per_file: int = 1000,
+    sub_event_stream: Optional[str] = "InIceSplit",
+    progress: bool = True,
+    geometry_table: Optional[str] = None,
+) -> str:
     """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be
     None when the inputs carry their own G frame or ``geometry_table`` names a table."""
     # dataio registers I3Reader; imported here so the module loads without the full tray
@@ -174,9 +212,17 @@ def convert_files(gcd: Optional[str], inputs: Sequence[str], out_dir: str, *,
             raise FileNotFoundError(path)
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", FilenameList=files)
-    tray.AddModule(I3ToParquet, "to_parquet", OutputDir=out_dir, Pulses=pulses,
-                   FeatureConfig=feature_config, EventsPerFile=events_per_file,
-                   SubEventStream=sub_event_stream, Source=",".join(map(os.path.basename, inputs)),
-                   Progress=progress, GeometryTable=geometry_table)
+    tray.AddModule(
+        I3ToParquet,
+        "to_parquet",
+        OutputDir=out_dir,
+        Pulses=pulses,
+        FeatureConfig=feature_config,
+        EventsPerFile=events_per_file,
+        SubEventStream=sub_event_stream,
+        Source=",".join(map(os.path.basename, inputs)),
+        Progress=progress,
+        GeometryTable=geometry_table,
+    )
     tray.Execute()
     return out_dir

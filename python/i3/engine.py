@@ -85,7 +85,8 @@ class EngineStats:
     by_status: Counter = field(default_factory=Counter)
     by_stop: Counter = field(default_factory=Counter)  # frame stream id -> frames
     seconds: DefaultDict[str, float] = field(  # stage -> wall seconds
-        default_factory=lambda: defaultdict(float))
+        default_factory=lambda: defaultdict(float)
+    )
     doms_excluded: int = 0
 
     @property
@@ -145,8 +146,13 @@ class BatchingEngine:
         on_error: str = "raise",
         geometry: Optional[Any] = None,
         multi_pmt: str = "sum",
-        output_suffixes: Sequence[str] = ("_Production", "_Decay", "_Covariance", "_Params",
-                                          "_Particle"),
+        output_suffixes: Sequence[str] = (
+            "_Production",
+            "_Decay",
+            "_Covariance",
+            "_Params",
+            "_Particle",
+        ),
     ) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
@@ -210,8 +216,15 @@ class BatchingEngine:
         self.stats.events += 1
         t0 = time.perf_counter()
         try:
-            ff = frame_features(self.access, frame, self.pulse_key, self.geometry,
-                                self.extractor, self.exclusions, self.multi_pmt)
+            ff = frame_features(
+                self.access,
+                frame,
+                self.pulse_key,
+                self.geometry,
+                self.extractor,
+                self.exclusions,
+                self.multi_pmt,
+            )
         except ConfigurationError:
             raise
         except Exception as err:
@@ -226,8 +239,9 @@ class BatchingEngine:
     def _unexpected(self, err: Exception, what: str) -> None:
         """Raise (``on_error="raise"``) or log with the traceback (``"flag"``)."""
         if self.on_error == "raise":
-            logger.error("%s failed; stopping (OnError='raise'). So far: %s", what,
-                         self.stats.summary())
+            logger.error(
+                "%s failed; stopping (OnError='raise'). So far: %s", what, self.stats.summary()
+            )
             raise ReconstructionError(f"{what} failed: {type(err).__name__}: {err}") from err
         logger.exception("%s failed; marking it ERROR and going on (OnError='flag')", what)
 

@@ -32,8 +32,9 @@ def omkey_rows(keys: Iterable[icetray.OMKey]) -> np.ndarray:
 
 def window_rows(windows: dataclasses.I3TimeWindowSeriesMap) -> np.ndarray:
     """float64 ``[W, 5]`` (string, om, pmt, start, stop) of an ``I3TimeWindowSeriesMap``."""
-    rows = [(k.string, k.om, k.pmt, w.start, w.stop) for k, series in windows.items()
-            for w in series]
+    rows = [
+        (k.string, k.om, k.pmt, w.start, w.stop) for k, series in windows.items() for w in series
+    ]
     return np.array(rows, dtype=np.float64).reshape(-1, 5)
 
 
@@ -73,9 +74,12 @@ class ExclusionReader:
                 self.n_missing[key] = self.n_missing.get(key, 0) + 1
                 if key not in self._reported_missing:
                     self._reported_missing.add(key)
-                    logger.info("DOM exclusion key %r is not in the frame (first seen in a %s "
-                                "frame); no exclusion from it where it is absent", key,
-                                frame.Stop.id)
+                    logger.info(
+                        "DOM exclusion key %r is not in the frame (first seen in a %s "
+                        "frame); no exclusion from it where it is absent",
+                        key,
+                        frame.Stop.id,
+                    )
                 continue
             cached = self._cache.get(key)
             if cached is None:

@@ -32,10 +32,11 @@ class ExclusionSettings:
         ex = config.get("dom_exclusions") or {}
         return cls(tuple(ex.get("exclusions") or ()), bool(ex.get("partial_exclusion", False)))
 
-    def override(self, keys: Optional[Sequence[str]], partial: Optional[bool]
-                 ) -> ExclusionSettings:
-        return ExclusionSettings(self.keys if keys is None else tuple(keys),
-                                 self.partial if partial is None else bool(partial))
+    def override(self, keys: Optional[Sequence[str]], partial: Optional[bool]) -> ExclusionSettings:
+        return ExclusionSettings(
+            self.keys if keys is None else tuple(keys),
+            self.partial if partial is None else bool(partial),
+        )
 
 
 #: no DOM exclusion
@@ -62,9 +63,15 @@ class FrameFeatures:
 MULTI_PMT = ("sum", "refuse")
 
 
-def frame_features(access: Any, frame: Any, pulse_key: str, geometry: Any, extractor: Any,
-                   exclusions: ExclusionSettings = NO_EXCLUSIONS,
-                   multi_pmt: str = "sum") -> FrameFeatures:
+def frame_features(
+    access: Any,
+    frame: Any,
+    pulse_key: str,
+    geometry: Any,
+    extractor: Any,
+    exclusions: ExclusionSettings = NO_EXCLUSIONS,
+    multi_pmt: str = "sum",
+) -> FrameFeatures:
     """Read ``pulse_key`` through ``access``, apply the exclusions, compute the features.
 
     Pulses of all PMTs of a module are pooled into one row per ``(string, om)``

@@ -38,45 +38,97 @@ class LLPGapReco(icetray.I3Module):
 
     def __init__(self, context: icetray.I3Context) -> None:
         super().__init__(context)
-        self.AddParameter("ModelPath", "Path of the model bundle (.pt) written by training or "
-                          "`llp-gap-reco import-seed`.", None)
-        self.AddParameter("Pulses", "Key of the I3RecoPulseSeriesMap (or mask, or union) to "
-                          "read; default: the pulse key of the bundle's feature config.", None)
-        self.AddParameter("OutputName", "Prefix of the output keys (_Production, _Decay, "
-                          "_Covariance, _Params, _Particle).", "LLPGapReco")
-        self.AddParameter("BatchSize", "Events per model call; frames are held until a batch "
-                          "is full (or at Finish).", 256)
-        self.AddParameter("Device", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or "
-                          "'cuda:N'.", "auto")
-        self.AddParameter("SubEventStream", "Reconstruct only P frames of this sub-event stream "
-                          "(None: all).", None)
-        self.AddParameter("If", "Python callable frame -> bool; P frames for which it is False "
-                          "pass untouched (in order).", None)
-        self.AddParameter("Samples", "Quasi-Monte Carlo samples per event for the posterior "
-                          "summary.", 512)
-        self.AddParameter("Seed", "Seed of the scrambled Sobol points (results are "
-                          "deterministic given it).", 0)
-        self.AddParameter("Threads", "torch CPU threads; 0 keeps torch's default (set 1 on "
-                          "grid slots of one core).", 0)
-        self.AddParameter("MaxHeldFrames", "Flush when this many frames are held even if the "
-                          "batch is not full (0: 16 x BatchSize).", 0)
+        self.AddParameter(
+            "ModelPath",
+            "Path of the model bundle (.pt) written by training or `llp-gap-reco import-seed`.",
+            None,
+        )
+        self.AddParameter(
+            "Pulses",
+            "Key of the I3RecoPulseSeriesMap (or mask, or union) to "
+            "read; default: the pulse key of the bundle's feature config.",
+            None,
+        )
+        self.AddParameter(
+            "OutputName",
+            "Prefix of the output keys (_Production, _Decay, _Covariance, _Params, _Particle).",
+            "LLPGapReco",
+        )
+        self.AddParameter(
+            "BatchSize",
+            "Events per model call; frames are held until a batch is full (or at Finish).",
+            256,
+        )
+        self.AddParameter(
+            "Device", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'.", "auto"
+        )
+        self.AddParameter(
+            "SubEventStream",
+            "Reconstruct only P frames of this sub-event stream (None: all).",
+            None,
+        )
+        self.AddParameter(
+            "If",
+            "Python callable frame -> bool; P frames for which it is False "
+            "pass untouched (in order).",
+            None,
+        )
+        self.AddParameter(
+            "Samples", "Quasi-Monte Carlo samples per event for the posterior summary.", 512
+        )
+        self.AddParameter(
+            "Seed", "Seed of the scrambled Sobol points (results are deterministic given it).", 0
+        )
+        self.AddParameter(
+            "Threads",
+            "torch CPU threads; 0 keeps torch's default (set 1 on grid slots of one core).",
+            0,
+        )
+        self.AddParameter(
+            "MaxHeldFrames",
+            "Flush when this many frames are held even if the "
+            "batch is not full (0: 16 x BatchSize).",
+            0,
+        )
         self.AddParameter("GeometryKey", "Key of the I3Geometry in G frames.", "I3Geometry")
-        self.AddParameter("GeometryTable", "Geometry table (parquet/CSV, e.g. graphnet's "
-                          "icecube86.parquet) used until a G frame arrives: for files without "
-                          "GCD.", None)
-        self.AddParameter("DOMExclusions", "Frame keys of excluded DOMs (I3VectorOMKey) and time "
-                          "windows (I3TimeWindowSeriesMap); None: the bundle's feature config. "
-                          "[] switches exclusions off.", None)
-        self.AddParameter("PartialExclusion", "True: remove only pulses inside the exclusion "
-                          "windows; False: the whole DOM; None: the bundle's setting.", None)
-        self.AddParameter("OnError", "'raise': an unexpected error stops the tray with its "
-                          "traceback; 'flag': its events get status ERROR and the tray goes on.",
-                          "raise")
-        self.AddParameter("MultiPMT", "'sum': pulses of all PMTs of a module (Upgrade mDOM, "
-                          "D-Egg) form one row per (string, om); 'refuse': events with a pulse "
-                          "on pmt != 0 get status MULTI_PMT_REFUSED.", "sum")
-        self.AddParameter("SummaryFile", "Write the status counts and timings as JSON here at "
-                          "Finish (None: only the log line).", None)
+        self.AddParameter(
+            "GeometryTable",
+            "Geometry table (parquet/CSV, e.g. graphnet's "
+            "icecube86.parquet) used until a G frame arrives: for files without "
+            "GCD.",
+            None,
+        )
+        self.AddParameter(
+            "DOMExclusions",
+            "Frame keys of excluded DOMs (I3VectorOMKey) and time "
+            "windows (I3TimeWindowSeriesMap); None: the bundle's feature config. "
+            "[] switches exclusions off.",
+            None,
+        )
+        self.AddParameter(
+            "PartialExclusion",
+            "True: remove only pulses inside the exclusion "
+            "windows; False: the whole DOM; None: the bundle's setting.",
+            None,
+        )
+        self.AddParameter(
+            "OnError",
+            "'raise': an unexpected error stops the tray with its "
+            "traceback; 'flag': its events get status ERROR and the tray goes on.",
+            "raise",
+        )
+        self.AddParameter(
+            "MultiPMT",
+            "'sum': pulses of all PMTs of a module (Upgrade mDOM, "
+            "D-Egg) form one row per (string, om); 'refuse': events with a pulse "
+            "on pmt != 0 get status MULTI_PMT_REFUSED.",
+            "sum",
+        )
+        self.AddParameter(
+            "SummaryFile",
+            "Write the status counts and timings as JSON here at Finish (None: only the log line).",
+            None,
+        )
         self.AddOutBox("OutBox")
 
     def _exclusions(self, extractor: FeatureExtractor) -> ExclusionSettings:
@@ -89,7 +141,8 @@ class LLPGapReco(icetray.I3Module):
             i3logging.log_warn(
                 f"DOM exclusions {list(chosen.keys)} (partial {chosen.partial}) differ from those "
                 f"the model was trained with: {list(trained.keys)} (partial {trained.partial})",
-                unit=_UNIT)
+                unit=_UNIT,
+            )
         return chosen
 
     def Configure(self) -> None:
@@ -111,8 +164,9 @@ class LLPGapReco(icetray.I3Module):
         cond = self.GetParameter("If")
         on_error = self.GetParameter("OnError")
         if on_error not in ON_ERROR:
-            icetray.logging.log_fatal(f"OnError must be one of {ON_ERROR}, got {on_error!r}",
-                                      unit=_UNIT)
+            icetray.logging.log_fatal(
+                f"OnError must be one of {ON_ERROR}, got {on_error!r}", unit=_UNIT
+            )
         table = self.GetParameter("GeometryTable")
         self.summary_file = self.GetParameter("SummaryFile")
         self.exclusion_settings = self._exclusions(extractor)
@@ -136,18 +190,18 @@ class LLPGapReco(icetray.I3Module):
             f"model {path} on {device}, pulses {pulse_key!r}, batch {self.engine.queue.batch_size}"
             f", attention backend {self.bundle.attention_backend}, DOM exclusions "
             f"{list(self.exclusion_settings.keys)} (partial {self.exclusion_settings.partial})"
-            f", OnError {on_error!r}", unit=_UNIT)
+            f", OnError {on_error!r}",
+            unit=_UNIT,
+        )
 
     def _reconstruct(self, features: Sequence[np.ndarray]) -> list[EventResult]:
-        summary = self.bundle.reconstruct_features(features, n_samples=self.samples,
-                                                   seed=self.seed)
+        summary = self.bundle.reconstruct_features(features, n_samples=self.samples, seed=self.seed)
         return results_from_summary(summary, [f.shape[0] for f in features])
 
     def Process(self) -> None:
         frame = self.PopFrame()
         if frame is None:
-            icetray.logging.log_fatal("LLPGapReco cannot be the first module of a tray",
-                                      unit=_UNIT)
+            icetray.logging.log_fatal("LLPGapReco cannot be the first module of a tray", unit=_UNIT)
         try:
             out = self.engine.process(frame)
         except ConfigurationError as err:  # output clash, no geometry, a key of the wrong type
@@ -162,10 +216,21 @@ class LLPGapReco(icetray.I3Module):
         stats = self.engine.stats
         i3logging.log_notice(
             f"{stats.summary()}; {wall:.1f} s since Configure, backend "
-            f"{self.bundle.attention_backend}", unit=_UNIT)
+            f"{self.bundle.attention_backend}",
+            unit=_UNIT,
+        )
         if self.summary_file:
-            atomic_write_json(self.summary_file, {
-                "events": stats.events, "frames": stats.frames, "batches": stats.batches,
-                "frames_by_stream": dict(stats.by_stop), "status": stats.status_counts(),
-                "failed": stats.n_failed, "doms_excluded": stats.doms_excluded,
-                "seconds": dict(stats.seconds), "wall_seconds": wall})
+            atomic_write_json(
+                self.summary_file,
+                {
+                    "events": stats.events,
+                    "frames": stats.frames,
+                    "batches": stats.batches,
+                    "frames_by_stream": dict(stats.by_stop),
+                    "status": stats.status_counts(),
+                    "failed": stats.n_failed,
+                    "doms_excluded": stats.doms_excluded,
+                    "seconds": dict(stats.seconds),
+                    "wall_seconds": wall,
+                },
+            )

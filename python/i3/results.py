@@ -40,8 +40,7 @@ class EventResult:
 
     @classmethod
     def failed(cls, status: Status, n_doms: int = 0, n_doms_excluded: int = 0) -> EventResult:
-        return cls(status=Status(status), n_doms=int(n_doms),
-                   n_doms_excluded=int(n_doms_excluded))
+        return cls(status=Status(status), n_doms=int(n_doms), n_doms_excluded=int(n_doms_excluded))
 
     @property
     def production(self) -> np.ndarray:
@@ -69,11 +68,15 @@ class EventResult:
         return out
 
 
-def results_from_summary(summary: PosteriorSummary, n_doms: Sequence[int],
-                         n_doms_excluded: Optional[Sequence[int]] = None) -> list[EventResult]:
+def results_from_summary(
+    summary: PosteriorSummary,
+    n_doms: Sequence[int],
+    n_doms_excluded: Optional[Sequence[int]] = None,
+) -> list[EventResult]:
     """Split a batched posterior summary (``.mean [B,6]``, ``.cov``, ...) into per-event results;
     ``n_doms``/``n_doms_excluded``: per-event counts [B]."""
     n_ex = n_doms_excluded if n_doms_excluded is not None else [0] * len(n_doms)
+
     def np_(t: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
         return t.detach().cpu().double().numpy() if hasattr(t, "detach") else np.asarray(t, float)
 

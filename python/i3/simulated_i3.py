@@ -103,12 +103,14 @@ def write_simulated_i3(
         d["I3DetectorStatus"] = dataclasses.I3DetectorStatus()
         if bad_doms is not None:
             d["BadDomsList"] = dataclasses.I3VectorOMKey(
-                [icetray.OMKey(int(k[0]), int(k[1]), 0) for k in np.asarray(bad_doms)])
+                [icetray.OMKey(int(k[0]), int(k[1]), 0) for k in np.asarray(bad_doms)]
+            )
         for fr in (g, c, d, config_frame(config)):
             out.push(fr)
             n_frames += 1
-        for ev in simulate(n_events, seed=seed, geometry=geometry, kind=kind, run_id=run_id,
-                           config=config):
+        for ev in simulate(
+            n_events, seed=seed, geometry=geometry, kind=kind, run_id=run_id, config=config
+        ):
             q = icetray.I3Frame(icetray.I3Frame.DAQ)
             header = dataclasses.I3EventHeader()
             header.run_id, header.event_id = int(ev.run_id), int(ev.event_id)

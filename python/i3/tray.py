@@ -32,9 +32,12 @@ def partial_path(output: Union[str, os.PathLike[str]]) -> pathlib.Path:
     return out.with_name(out.name + ".part.i3")
 
 
-def reconstruct_files(inputs: Sequence[Union[str, os.PathLike[str]]],
-                      output: Union[str, os.PathLike[str]], model: Union[str, os.PathLike[str]],
-                      **module_params: Any) -> float:
+def reconstruct_files(
+    inputs: Sequence[Union[str, os.PathLike[str]]],
+    output: Union[str, os.PathLike[str]],
+    model: Union[str, os.PathLike[str]],
+    **module_params: Any,
+) -> float:
     """Run ``inputs`` (GCD first when given) through :class:`LLPGapReco` into ``output``;
     ``module_params`` go to the module. Returns the tray's wall time [s]."""
     out = pathlib.Path(output)

@@ -106,8 +106,9 @@ class ModelBundle:
         """The flow head; :class:`BundleError` for a model without a posterior."""
         flow = self.flow
         if flow is None:
-            raise BundleError(f"{self.path}: a '{self.kind}' model has no posterior; "
-                              "use predict_point()")
+            raise BundleError(
+                f"{self.path}: a '{self.kind}' model has no posterior; use predict_point()"
+            )
         return flow
 
     @property
@@ -167,8 +168,9 @@ class ModelBundle:
         with torch.inference_mode():
             return self.encoder(x.to(dev, torch.float32), seqlens.to(dev))
 
-    def _chunks(self, seqlens: torch.Tensor, chunk_events: int, chunk_doms: int
-                ) -> Iterator[tuple[int, int, int, int]]:
+    def _chunks(
+        self, seqlens: torch.Tensor, chunk_events: int, chunk_doms: int
+    ) -> Iterator[tuple[int, int, int, int]]:
         """Event ranges ``(b0, b1, r0, r1)`` of at most ``chunk_events`` events and about
         ``chunk_doms`` rows (an event longer than that is a chunk of its own)."""
         cu = torch.cat([seqlens.new_zeros(1), seqlens.cumsum(0)]).tolist()
@@ -180,8 +182,14 @@ class ModelBundle:
             yield b, e, cu[b], cu[e]
             b = e
 
-    def reconstruct(self, batch: PackedBatch, n_samples: int = 512, seed: int = 0,
-                    chunk_events: int = 1024, chunk_doms: int = 200_000) -> PosteriorSummary:
+    def reconstruct(
+        self,
+        batch: PackedBatch,
+        n_samples: int = 512,
+        seed: int = 0,
+        chunk_events: int = 1024,
+        chunk_doms: int = 200_000,
+    ) -> PosteriorSummary:
         """Posterior summary of every event of a packed batch of *normalised* rows.
 
         Runs encoder and flow over chunks of events (bounded memory), then concatenates the
@@ -195,20 +203,25 @@ class ModelBundle:
                 parts.append(flow.summarize(enc.to(flow.dtype), n_samples=n_samples, seed=seed))
         return concat_summaries(parts)
 
-    def reconstruct_features(self, features: Sequence[np.ndarray], n_samples: int = 512,
-                             seed: int = 0) -> PosteriorSummary:
+    def reconstruct_features(
+        self, features: Sequence[np.ndarray], n_samples: int = 512, seed: int = 0
+    ) -> PosteriorSummary:
         """Posterior summaries from raw per-event feature arrays ``[n_doms_i, D]``."""
         seqlens = torch.tensor([f.shape[0] for f in features], dtype=torch.int64)
         x = torch.from_numpy(np.concatenate(features, 0).astype(np.float32))
         return self.reconstruct(PackedBatch(self.normalize(x), seqlens), n_samples, seed)
 
-    def predict_point(self, batch: PackedBatch, chunk_events: int = 1024,
-                      chunk_doms: int = 200_000) -> torch.Tensor:
+    def predict_point(
+        self, batch: PackedBatch, chunk_events: int = 1024, chunk_doms: int = 200_000
+    ) -> torch.Tensor:
         """Point estimate ``[B, 6]`` metres (float64): the MSE head's output, or for a flow
         model its posterior mean (512 QMC samples)."""
         if self.kind == "flow":
-            return self.reconstruct(batch, chunk_events=chunk_events,
-                                    chunk_doms=chunk_doms).mean.double().cpu()
+            return (
+                self.reconstruct(batch, chunk_events=chunk_events, chunk_doms=chunk_doms)
+                .mean.double()
+                .cpu()
+            )
         head = self.point_head
         out = []
         for b0, b1, r0, r1 in self._chunks(batch.seqlens, chunk_events, chunk_doms):
@@ -221,18 +234,23 @@ class ModelBundle:
     def to_dict(self) -> dict:
         """The bundle file's plain nested dict (see the module docstring)."""
         head_cfg = self.head.config
-        return _plain({
-            "format": BUNDLE_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "package_version": self.package_version,
-            "kind": self.kind,
-            "encoder": {"config": self.encoder.config, "state_dict": self.encoder.state_dict()},
-            _HEAD_FIELD[self.kind]: {"config": head_cfg, "state_dict": self.head.state_dict()},
-            "features": {"config": self.feature_config, "feature_indices": self.feature_indices},
-            "normalization": self.normalization.to_dict(),
-            "label_standardization": self.label_standardization,
-            "training": self.training,
-        })
+        return _plain(
+            {
+                "format": BUNDLE_FORMAT,
+                "format_version": FORMAT_VERSION,
+                "package_version": self.package_version,
+                "kind": self.kind,
+                "encoder": {"config": self.encoder.config, "state_dict": self.encoder.state_dict()},
+                _HEAD_FIELD[self.kind]: {"config": head_cfg, "state_dict": self.head.state_dict()},
+                "features": {
+                    "config": self.feature_config,
+                    "feature_indices": self.feature_indices,
+                },
+                "normalization": self.normalization.to_dict(),
+                "label_standardization": self.label_standardization,
+                "training": self.training,
+            }
+        )
 
 
 def concat_summaries(parts: list[PosteriorSummary]) -> PosteriorSummary:
@@ -261,14 +279,16 @@ def _read(path: pathlib.Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"model bundle not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise BundleError(f"{path}: not a model bundle (not a torch zip archive; truncated or "
-                          "a different file)")
+        raise BundleError(
+            f"{path}: not a model bundle (not a torch zip archive; truncated or a different file)"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise BundleError(
             f"{path}: the file needs pickled Python code to load, which a model bundle never "
-            f"contains; refusing to execute it ({str(err).splitlines()[0]})") from err
+            f"contains; refusing to execute it ({str(err).splitlines()[0]})"
+        ) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise BundleError(f"{path}: unreadable or truncated model bundle ({err})") from err
     if not isinstance(obj, dict):
@@ -279,15 +299,18 @@ def _read(path: pathlib.Path) -> dict:
 def validate_bundle_dict(obj: dict, path: Any = "<bundle>") -> None:
     """Raise :class:`BundleError` naming the first missing or incompatible field."""
     if obj.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{path}: not a model bundle (format={obj.get('format')!r}, "
-                          f"expected {BUNDLE_FORMAT!r})")
+        raise BundleError(
+            f"{path}: not a model bundle (format={obj.get('format')!r}, expected {BUNDLE_FORMAT!r})"
+        )
     version = obj.get("format_version")
     if not isinstance(version, int):
         raise BundleError(f"{path}: missing field 'format_version'")
     if version > FORMAT_VERSION:
-        raise BundleError(f"{path}: bundle format version {version} is newer than this "
-                          f"package reads ({FORMAT_VERSION}); written by llp_gap_reco "
-                          f"{obj.get('package_version')}, this is {__version__}: upgrade")
+        raise BundleError(
+            f"{path}: bundle format version {version} is newer than this "
+            f"package reads ({FORMAT_VERSION}); written by llp_gap_reco "
+            f"{obj.get('package_version')}, this is {__version__}: upgrade"
+        )
     if version < 1:
         raise BundleError(f"{path}: incompatible bundle format version {version}")
     kind = obj.get("kind")
@@ -329,21 +352,26 @@ def bundle_from_dict(obj: dict, path: Any = "<bundle>") -> ModelBundle:
         normalization = Normalization(obj["normalization"])
     except (TypeError, ValueError, RuntimeError, KeyError) as err:
         raise BundleError(f"{path}: inconsistent model bundle: {err}") from err
-    return ModelBundle(encoder=encoder, head=head, kind=kind,
-                       feature_config=obj["features"]["config"],
-                       feature_indices=obj["features"]["feature_indices"],
-                       normalization=normalization, training=obj["training"],
-                       package_version=obj["package_version"],
-                       path=None if path == "<bundle>" else str(path))
+    return ModelBundle(
+        encoder=encoder,
+        head=head,
+        kind=kind,
+        feature_config=obj["features"]["config"],
+        feature_indices=obj["features"]["feature_indices"],
+        normalization=normalization,
+        training=obj["training"],
+        package_version=obj["package_version"],
+        path=None if path == "<bundle>" else str(path),
+    )
 
 
-def load_bundle(path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu"
-                ) -> ModelBundle:
+def load_bundle(
+    path: Union[str, os.PathLike], device: Union[str, torch.device] = "cpu"
+) -> ModelBundle:
     """Load a model bundle (never executes pickled code), in eval mode on ``device``."""
     path = pathlib.Path(path)
     bundle = bundle_from_dict(_read(path), path)
-    logger.info("loaded %s model bundle %s (package %s)", bundle.kind, path,
-                bundle.package_version)
+    logger.info("loaded %s model bundle %s (package %s)", bundle.kind, path, bundle.package_version)
     return bundle.to(device).eval()
 
 

@@ -18,9 +18,13 @@ class PointHead(nn.Module):
     label_offset: torch.Tensor  # [dim] float64 buffer, metres
     label_scale: torch.Tensor  # [dim] float64 buffer, metres
 
-    def __init__(self, conditional_input_dim: int, dim: int = 6,
-                 label_offset: Optional[Sequence[float]] = None,
-                 label_scale: Optional[Sequence[float]] = None) -> None:
+    def __init__(
+        self,
+        conditional_input_dim: int,
+        dim: int = 6,
+        label_offset: Optional[Sequence[float]] = None,
+        label_scale: Optional[Sequence[float]] = None,
+    ) -> None:
         super().__init__()
         self.conditional_input_dim, self.dim = int(conditional_input_dim), int(dim)
         self.linear = nn.Linear(self.conditional_input_dim, self.dim)
@@ -31,9 +35,12 @@ class PointHead(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"conditional_input_dim": self.conditional_input_dim, "dim": self.dim,
-                "label_offset": self.label_offset.tolist(),
-                "label_scale": self.label_scale.tolist()}
+        return {
+            "conditional_input_dim": self.conditional_input_dim,
+            "dim": self.dim,
+            "label_offset": self.label_offset.tolist(),
+            "label_scale": self.label_scale.tolist(),
+        }
 
     def init_from_labels(self, labels: torch.Tensor, seed: int = 0) -> None:
         """Standardisation constants from training labels ``[N, dim]`` (metres)."""

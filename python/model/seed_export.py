@@ -35,10 +35,23 @@ from .bundle import ModelBundle
 logger = logging.getLogger(__name__)
 
 #: what the original ``create_cnf`` builds (jammy_flows 1.1 defaults + its options_overwrite)
-ORIGINAL_FLOW = {"dim": 6, "n_kernels": 10, "g_width_min": 0.01, "g_width_max": 1.0,
-                 "t_width_min": 0.01, "t_width_max": 100.0, "mlp_hidden_dims": [128]}
-FILES = ("model_settings.yaml", "model_best.pth", "flow_best.pth", "normalization_args.yaml",
-         "feature_indices.yaml", "feature_config.yaml")
+ORIGINAL_FLOW = {
+    "dim": 6,
+    "n_kernels": 10,
+    "g_width_min": 0.01,
+    "g_width_max": 1.0,
+    "t_width_min": 0.01,
+    "t_width_max": 100.0,
+    "mlp_hidden_dims": [128],
+}
+FILES = (
+    "model_settings.yaml",
+    "model_best.pth",
+    "flow_best.pth",
+    "normalization_args.yaml",
+    "feature_indices.yaml",
+    "feature_config.yaml",
+)
 
 
 class SeedExportError(InputError):
@@ -52,13 +65,18 @@ def _target_scale(bundle: ModelBundle) -> float:
         return 1.0
     off, scale = std["offset"], std["scale"]
     pos = bundle.normalization.groups.get("position", {}).get("scale")
-    if any(o != 0.0 for o in off) or len(set(scale)) != 1 or pos is None or not (
-            abs(scale[0] * pos - 1.0) < 1e-12):
+    if (
+        any(o != 0.0 for o in off)
+        or len(set(scale)) != 1
+        or pos is None
+        or not (abs(scale[0] * pos - 1.0) < 1e-12)
+    ):
         raise SeedExportError(
             f"the model's labels are standardised per coordinate (offset {off}, scale {scale});"
             " the original flow models labels in metres, or multiplied by the position scale "
             "(normalize_target), and has no per-coordinate standardisation. Train with "
-            "flow: {label_standardization: false} to export")
+            "flow: {label_standardization: false} to export"
+        )
     return float(pos)
 
 
@@ -69,16 +87,19 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
         if (list(have) if isinstance(have, (list, tuple)) else have) != want:
             raise SeedExportError(
                 f"flow {key}={have!r}; the original create_cnf builds {key}={want!r} (jammy_flows"
-                " defaults and its options) and cannot load this flow")
+                " defaults and its options) and cannot load this flow"
+            )
     if set(cfg["flow_defs"]) - set("gt"):
         raise SeedExportError(f"flow_defs={cfg['flow_defs']!r}: only g and t layers export")
     if cfg["base_temperature"] != 1.0:
         if not drop_calibration:
             raise SeedExportError(
                 f"the flow is calibrated (base temperature {cfg['base_temperature']:.4g}); the "
-                "original flow has a unit base. Pass --drop-calibration to export it uncalibrated")
-        logger.warning("dropping the calibration (base temperature %.4g -> 1)",
-                       cfg["base_temperature"])
+                "original flow has a unit base. Pass --drop-calibration to export it uncalibrated"
+            )
+        logger.warning(
+            "dropping the calibration (base temperature %.4g -> 1)", cfg["base_temperature"]
+        )
 
 
 def _check_point(bundle: ModelBundle) -> float:
@@ -86,12 +107,18 @@ def _check_point(bundle: ModelBundle) -> float:
     head = bundle.point_head
     w, b = head.linear.weight.detach(), head.linear.bias.detach()
     scale = head.label_scale.tolist()
-    if (bundle.encoder.encoding_dim != 6 or not torch.equal(w, torch.eye(6, dtype=w.dtype))
-            or bool(b.any()) or any(head.label_offset.tolist()) or len(set(scale)) != 1):
+    if (
+        bundle.encoder.encoding_dim != 6
+        or not torch.equal(w, torch.eye(6, dtype=w.dtype))
+        or bool(b.any())
+        or any(head.label_offset.tolist())
+        or len(set(scale)) != 1
+    ):
         raise SeedExportError(
             "a point model exports only when its encoder output is the estimate itself "
             "(output_dim 6 and an identity head, as an imported no-CNF model); this one has a "
-            "trained Linear head, which the original encoder-only model does not have")
+            "trained Linear head, which the original encoder-only model does not have"
+        )
     return 1.0 / scale[0]
 
 
@@ -115,8 +142,9 @@ def original_feature_config(feature_config: dict) -> dict:
     return out
 
 
-def export_seed(bundle: ModelBundle, out_dir: Union[str, os.PathLike],
-                drop_calibration: bool = False) -> list[pathlib.Path]:
+def export_seed(
+    bundle: ModelBundle, out_dir: Union[str, os.PathLike], drop_calibration: bool = False
+) -> list[pathlib.Path]:
     """Write ``bundle`` as the original file set into ``out_dir`` (see module docstring);
     returns the files written. Raises :class:`SeedExportError` saying why a model cannot be
     expressed there (nothing is written then)."""
@@ -126,7 +154,8 @@ def export_seed(bundle: ModelBundle, out_dir: Union[str, os.PathLike],
             f"the model reads features in the {convention!r} convention (TotalCharge = "
             "log(1 + Q)); the original converter writes log(1 + log(1 + Q)), so the original "
             "code would feed it other inputs. Train on a folder converted with a feature config "
-            "with convention: original to export")
+            "with convention: original to export"
+        )
     if bundle.kind == "flow":
         _check_flow(bundle, drop_calibration)
         target_scale = _target_scale(bundle)
@@ -140,20 +169,32 @@ def export_seed(bundle: ModelBundle, out_dir: Union[str, os.PathLike],
     out.mkdir(parents=True, exist_ok=True)
     written = [
         atomic_write_yaml(out / "model_settings.yaml", model_yaml),
-        atomic_torch_save(out / "model_best.pth",
-                          {k: v.detach().cpu().clone() for k, v in
-                           bundle.encoder.state_dict().items()}),
+        atomic_torch_save(
+            out / "model_best.pth",
+            {k: v.detach().cpu().clone() for k, v in bundle.encoder.state_dict().items()},
+        ),
         atomic_write_yaml(out / "normalization_args.yaml", bundle.normalization.to_dict()),
-        atomic_write_yaml(out / "feature_indices.yaml",
-                          original_feature_indices(bundle.feature_indices)),
-        atomic_write_yaml(out / "feature_config.yaml",
-                          original_feature_config(bundle.feature_config)),
+        atomic_write_yaml(
+            out / "feature_indices.yaml", original_feature_indices(bundle.feature_indices)
+        ),
+        atomic_write_yaml(
+            out / "feature_config.yaml", original_feature_config(bundle.feature_config)
+        ),
     ]
     if bundle.kind == "flow":
-        written.append(atomic_torch_save(
-            out / "flow_best.pth", {k: v.detach().cpu().to(torch.float64).clone()
-                                    for k, v in bundle.head.state_dict().items()}))
+        written.append(
+            atomic_torch_save(
+                out / "flow_best.pth",
+                {
+                    k: v.detach().cpu().to(torch.float64).clone()
+                    for k, v in bundle.head.state_dict().items()
+                },
+            )
+        )
     if target_scale != 1.0:
-        logger.warning("the model was trained on labels x %.6g: use it in the original code "
-                       "with LLPDataset(normalize_target=True)", target_scale)
+        logger.warning(
+            "the model was trained on labels x %.6g: use it in the original code "
+            "with LLPDataset(normalize_target=True)",
+            target_scale,
+        )
     return [pathlib.Path(p) for p in written]

@@ -88,14 +88,17 @@ class TrainConfig:
         }
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"training config: {key}={getattr(self, key)!r}, "
-                                 f"expected one of {allowed}")
+                raise ValueError(
+                    f"training config: {key}={getattr(self, key)!r}, expected one of {allowed}"
+                )
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"training config: val_fraction={self.val_fraction} not in [0, 1)")
         unknown = sorted(set(self.encoder) - set(SETTINGS_SPEC))
         if unknown:
-            raise ValueError(f"training config: unknown encoder setting(s) {unknown}; known: "
-                             f"{sorted(SETTINGS_SPEC)}")
+            raise ValueError(
+                f"training config: unknown encoder setting(s) {unknown}; known: "
+                f"{sorted(SETTINGS_SPEC)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,12 +128,15 @@ def load_train_config(path: str | pathlib.Path | None = None, **overrides: Any) 
     return TrainConfig.from_dict(d, source=str(path or "config"))
 
 
-def from_original_model_yaml(d: dict[str, Any], source: str, loss_given: Optional[str] = None
-                             ) -> dict[str, Any]:
+def from_original_model_yaml(
+    d: dict[str, Any], source: str, loss_given: Optional[str] = None
+) -> dict[str, Any]:
     """Training keys from an original model YAML (``settings`` + optional ``flow``)."""
     if "encoder" in d:
-        raise ValueError(f"{source}: give the encoder either as 'settings' (original model "
-                         "YAML) or as 'encoder', not both")
+        raise ValueError(
+            f"{source}: give the encoder either as 'settings' (original model "
+            "YAML) or as 'encoder', not both"
+        )
     if not isinstance(d["settings"], dict):
         raise ValueError(f"{source}: 'settings' must be a mapping of encoder settings")
     out = {k: v for k, v in d.items() if k not in ("settings", "flow")}

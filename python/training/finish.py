@@ -45,14 +45,21 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
         return {"skipped": str(err)}
     flow.base_temperature = cal.temperature
     i70 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
-    logger.info("calibration on %d validation events: base temperature %.3f; coverage at "
-                "%.0f%%: %.3f -> %.3f", cal.n_events, cal.temperature,
-                100 * cal.levels[i70], cal.coverage_before[i70], cal.coverage_after[i70])
+    logger.info(
+        "calibration on %d validation events: base temperature %.3f; coverage at "
+        "%.0f%%: %.3f -> %.3f",
+        cal.n_events,
+        cal.temperature,
+        100 * cal.levels[i70],
+        cal.coverage_before[i70],
+        cal.coverage_after[i70],
+    )
     return cal.to_dict()
 
 
-def training_summary(parts: RunParts, stopped: str, calibration: Optional[dict[str, Any]]
-                     ) -> dict[str, Any]:
+def training_summary(
+    parts: RunParts, stopped: str, calibration: Optional[dict[str, Any]]
+) -> dict[str, Any]:
     """The ``training`` record of the bundle (plain data)."""
     setup, st = parts.setup, parts.state
     best = [r["epoch"] for r in st.history if r["best"]]
@@ -90,10 +97,14 @@ def write_bundle(parts: RunParts, stopped: str) -> Optional[pathlib.Path]:
     if model.kind == "flow" and setup.config.calibrate and setup.val_files:
         calibration = calibrate(model, parts)
     bundle = ModelBundle(
-        encoder=model.encoder, head=model.head, kind=model.kind,
-        feature_config=setup.feature_config, feature_indices=setup.feature_indices,
+        encoder=model.encoder,
+        head=model.head,
+        kind=model.kind,
+        feature_config=setup.feature_config,
+        feature_indices=setup.feature_indices,
         normalization=setup.normalization,
-        training=training_summary(parts, stopped, calibration))
+        training=training_summary(parts, stopped, calibration),
+    )
     path = save_bundle(bundle, setup.out_dir / "model.pt")
     logger.info("wrote model bundle %s", path)
     return path

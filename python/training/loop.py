@@ -36,8 +36,9 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
     cfg, ctx, st = parts.setup.config, parts.setup.ctx, parts.state
     if isinstance(st.scheduler, BudgetCosine):
         # under DDP the time progress moves at epoch ends (the same value on every rank)
-        st.scheduler.update(st.global_step,
-                            st.clock.synced_s if ctx.distributed else st.clock.elapsed())
+        st.scheduler.update(
+            st.global_step, st.clock.synced_s if ctx.distributed else st.clock.elapsed()
+        )
     st.optimizer.zero_grad(set_to_none=True)
     loss = parts.ddp_model(batch.x, batch.seqlens, batch.targets).mean()
     st.scaler.scale(loss).backward()
@@ -52,12 +53,18 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
         # fp16 gradient overflow at the current loss scale: the scaler skips this step and
         # lowers its scale (routine while it calibrates; not a bad batch)
         st.amp_overflow_steps += 1
-        logger.debug("step %d: fp16 gradient overflow; loss scale lowered to %g",
-                     st.global_step, st.scaler.get_scale() / 2)
+        logger.debug(
+            "step %d: fp16 gradient overflow; loss scale lowered to %g",
+            st.global_step,
+            st.scaler.get_scale() / 2,
+        )
     else:
         st.skipped_batches += 1
-        logger.warning("step %d: non-finite loss/gradient (loss %s); batch skipped",
-                       st.global_step, float(loss.detach()))
+        logger.warning(
+            "step %d: non-finite loss/gradient (loss %s); batch skipped",
+            st.global_step,
+            float(loss.detach()),
+        )
     st.scaler.update()
     if isinstance(st.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
         st.scheduler.step()
@@ -114,9 +121,14 @@ def train_epoch(parts: RunParts) -> bool:
     cfg, st = parts.setup.config, parts.state
     parts.train_loader.set_epoch(st.epoch)
     skip = st.step_in_epoch
-    bar = tqdm(total=len(parts.train_loader), initial=skip, unit="batch",
-               desc=f"epoch {st.epoch}", leave=False,
-               disable=not (cfg.progress and parts.setup.ctx.is_main))
+    bar = tqdm(
+        total=len(parts.train_loader),
+        initial=skip,
+        unit="batch",
+        desc=f"epoch {st.epoch}",
+        leave=False,
+        disable=not (cfg.progress and parts.setup.ctx.is_main),
+    )
     budget_hit = False
     with _join(parts):
         for i, batch in enumerate(parts.train_loader):
@@ -146,22 +158,38 @@ def finish_epoch(parts: RunParts, log: MetricsLog, t_epoch: float) -> None:
     val_loss, val_n = validate(parts)
     lr = st.optimizer.param_groups[0]["lr"]
     if isinstance(st.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and (
-            parts.val_loader is not None):
+        parts.val_loader is not None
+    ):
         st.scheduler.step(val_loss if math.isfinite(val_loss) else math.inf)
     improved = val_loss < st.best_val_loss
     if improved:
         st.best_val_loss, st.bad_epochs = val_loss, 0
     else:
         st.bad_epochs += 1
-    row = {"epoch": st.epoch, "global_step": st.global_step,
-           "train_loss": train_sum / train_n if train_n else math.nan,
-           "val_loss": val_loss, "lr": lr, "train_events": int(train_n),
-           "val_events": val_n, "batches_applied": int(applied),
-           "skipped_batches": st.skipped_batches, "epoch_seconds": time.perf_counter() - t_epoch,
-           "elapsed_s": st.clock.elapsed(), "best": improved}
+    row = {
+        "epoch": st.epoch,
+        "global_step": st.global_step,
+        "train_loss": train_sum / train_n if train_n else math.nan,
+        "val_loss": val_loss,
+        "lr": lr,
+        "train_events": int(train_n),
+        "val_events": val_n,
+        "batches_applied": int(applied),
+        "skipped_batches": st.skipped_batches,
+        "epoch_seconds": time.perf_counter() - t_epoch,
+        "elapsed_s": st.clock.elapsed(),
+        "best": improved,
+    }
     st.history.append(row)
-    logger.info("epoch %d: train %.4f val %.4f (%d events) lr %.2e%s", st.epoch,
-                row["train_loss"], val_loss, val_n, lr, " *" if improved else "")
+    logger.info(
+        "epoch %d: train %.4f val %.4f (%d events) lr %.2e%s",
+        st.epoch,
+        row["train_loss"],
+        val_loss,
+        val_n,
+        lr,
+        " *" if improved else "",
+    )
     log.epoch_done(st.history)
     st.next_epoch()
     if improved:
@@ -187,8 +215,11 @@ def run_epochs(parts: RunParts, log: MetricsLog) -> str:
         finish_epoch(parts, log, t_epoch)
         if budget_hit or out_of_budget(parts, distributed_ok=True):
             return "budget"
-        if (cfg.early_stopping_patience and parts.val_loader is not None
-                and st.bad_epochs >= cfg.early_stopping_patience):
+        if (
+            cfg.early_stopping_patience
+            and parts.val_loader is not None
+            and st.bad_epochs >= cfg.early_stopping_patience
+        ):
             logger.info("early stopping: %d epochs without improvement", st.bad_epochs)
             return "early_stopping"
     return "epochs"

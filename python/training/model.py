@@ -33,8 +33,13 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
 class GapRecoModel(nn.Module):
     """``forward(x [N_total, D], seqlens [B], targets [B, 6]) -> per-event loss [B]``."""
 
-    def __init__(self, encoder: LLPTransformerModel, head: Head, kind: str,
-                 amp_dtype: Optional[torch.dtype] = None) -> None:
+    def __init__(
+        self,
+        encoder: LLPTransformerModel,
+        head: Head,
+        kind: str,
+        amp_dtype: Optional[torch.dtype] = None,
+    ) -> None:
         super().__init__()
         if kind != ("flow" if isinstance(head, ConditionalFlow) else "point"):
             raise ValueError(f"kind {kind!r} does not match the head {type(head).__name__}")
@@ -47,8 +52,9 @@ class GapRecoModel(nn.Module):
                 return self.encoder(x, seqlens).float()
         return self.encoder(x, seqlens)
 
-    def forward(self, x: torch.Tensor, seqlens: torch.Tensor, targets: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, seqlens: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
         enc = self.encode(x, seqlens)
         with torch.autocast(x.device.type, enabled=False):
             if isinstance(self.head, ConditionalFlow):
@@ -70,8 +76,13 @@ def first_labels(files: list[str], n: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(out)[:n])
 
 
-def build_model(cfg: TrainConfig, data: str, input_dim: int, train_files: list[str],
-                checkpoint: Optional[dict] = None) -> GapRecoModel:
+def build_model(
+    cfg: TrainConfig,
+    data: str,
+    input_dim: int,
+    train_files: list[str],
+    checkpoint: Optional[dict] = None,
+) -> GapRecoModel:
     """A new model for the folder ``data`` (``input_dim`` features per DOM), its head initialised
     from the first ``cfg.init_labels`` labels of ``train_files``; with ``checkpoint``, the
     architecture stored there (weights not loaded: the run state restores them)."""
@@ -81,15 +92,18 @@ def build_model(cfg: TrainConfig, data: str, input_dim: int, train_files: list[s
     else:
         enc_settings = dict(cfg.encoder)
         if enc_settings.setdefault("input_dim", input_dim) != input_dim:
-            raise ValueError(f"encoder input_dim={enc_settings['input_dim']} but {data} has "
-                             f"{input_dim} features per DOM")
+            raise ValueError(
+                f"encoder input_dim={enc_settings['input_dim']} but {data} has "
+                f"{input_dim} features per DOM"
+            )
         head_cfg, kind = None, "flow" if cfg.loss == "flow" else "point"
     encoder = LLPTransformerModel(**enc_settings)
     if head_cfg is None:
         head_cfg = {"conditional_input_dim": encoder.encoding_dim}
         if kind == "flow":
-            head_cfg = dict(cfg.flow, conditional_input_dim=encoder.encoding_dim,
-                            dtype=cfg.flow_dtype)
+            head_cfg = dict(
+                cfg.flow, conditional_input_dim=encoder.encoding_dim, dtype=cfg.flow_dtype
+            )
     head = build_head(kind, head_cfg)
     if checkpoint is None:
         labels = first_labels(train_files, cfg.init_labels)

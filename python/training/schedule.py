@@ -25,8 +25,14 @@ class BudgetCosine:
     """Stateless: the LR follows from ``(step, elapsed)``, so a resumed run continues the curve
     from its restored step count and elapsed time."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, final_fraction: float,
-                 total_steps: Optional[int], budget_s: Optional[float]) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        lr: float,
+        final_fraction: float,
+        total_steps: Optional[int],
+        budget_s: Optional[float],
+    ) -> None:
         if not total_steps and not budget_s:
             raise ValueError("cosine_budget needs a step count or a time budget")
         self.optimizer, self.lr, self.final_fraction = optimizer, float(lr), float(final_fraction)
@@ -59,12 +65,16 @@ class BudgetCosine:
 
 
 #: what :func:`build_scheduler` makes
-Scheduler = Union[torch.optim.lr_scheduler.ReduceLROnPlateau,
-                  torch.optim.lr_scheduler.CosineAnnealingLR, BudgetCosine]
+Scheduler = Union[
+    torch.optim.lr_scheduler.ReduceLROnPlateau,
+    torch.optim.lr_scheduler.CosineAnnealingLR,
+    BudgetCosine,
+]
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
-                    ) -> Optional[Scheduler]:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> Optional[Scheduler]:
     """The LR schedule of ``cfg.scheduler`` (None for ``"none"``).
 
     ``plateau`` steps on the validation loss at epoch ends; ``cosine`` steps after every
@@ -72,13 +82,15 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_pe
     """
     if cfg.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+            optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
     if cfg.scheduler == "cosine":
         total = max(cfg.epochs * max(steps_per_epoch, 1), 1)
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
         return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=total, eta_min=cfg.lr * cfg.cosine_final_fraction)
+            optimizer, T_max=total, eta_min=cfg.lr * cfg.cosine_final_fraction
+        )
     if cfg.scheduler == "cosine_budget":
         total = cfg.epochs * max(steps_per_epoch, 1)
         if cfg.max_steps:

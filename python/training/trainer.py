@@ -65,8 +65,13 @@ class Trainer:
     views of them.
     """
 
-    def __init__(self, data: Union[str, pathlib.Path], out_dir: Union[str, pathlib.Path],
-                 config: TrainConfig, resume: bool = False) -> None:
+    def __init__(
+        self,
+        data: Union[str, pathlib.Path],
+        out_dir: Union[str, pathlib.Path],
+        config: TrainConfig,
+        resume: bool = False,
+    ) -> None:
         self.parts = build_run(data, out_dir, config, resume)
 
     @property
@@ -165,14 +170,26 @@ class Trainer:
             log.close()
         bundle_path = write_bundle(self.parts, stopped)
         barrier(self.ctx)
-        return TrainResult(self.parts.setup.out_dir, bundle_path, st.history, st.best_val_loss,
-                           st.initial_val_loss, st.global_step, st.skipped_batches, stopped,
-                           st.model)
+        return TrainResult(
+            self.parts.setup.out_dir,
+            bundle_path,
+            st.history,
+            st.best_val_loss,
+            st.initial_val_loss,
+            st.global_step,
+            st.skipped_batches,
+            stopped,
+            st.model,
+        )
 
 
-def train(data: Union[str, pathlib.Path], out_dir: Union[str, pathlib.Path],
-          config: Optional[TrainConfig] = None, resume: bool = False, **overrides: Any
-          ) -> TrainResult:
+def train(
+    data: Union[str, pathlib.Path],
+    out_dir: Union[str, pathlib.Path],
+    config: Optional[TrainConfig] = None,
+    resume: bool = False,
+    **overrides: Any,
+) -> TrainResult:
     """Train a model on a converted folder; returns the :class:`TrainResult`.
 
     ``overrides`` replace fields of ``config`` (default :class:`TrainConfig`).

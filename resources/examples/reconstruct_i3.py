@@ -22,8 +22,11 @@ import sys
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gcd", default=None, help="GCD file (geometry, calibration, status)")
-    parser.add_argument("--geometry-table", default=None,
-                        help="geometry table for inputs without GCD (e.g. icecube86.parquet)")
+    parser.add_argument(
+        "--geometry-table",
+        default=None,
+        help="geometry table for inputs without GCD (e.g. icecube86.parquet)",
+    )
     parser.add_argument("-i", "--input", required=True, help="input I3 file")
     parser.add_argument("-o", "--output", required=True, help="output I3 file")
     parser.add_argument("--model", required=True, help="model bundle (.pt)")
@@ -34,10 +37,18 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (grid: 1)")
     parser.add_argument("--sub-event-stream", default="InIceSplit")
     parser.add_argument("--samples", type=int, default=512)
-    parser.add_argument("--on-error", choices=("raise", "flag"), default="raise",
-                        help="an unexpected error stops the job (raise) or marks its events")
-    parser.add_argument("--max-failed-fraction", type=float, default=0.1,
-                        help="exit 3 when more than this fraction of events is not OK")
+    parser.add_argument(
+        "--on-error",
+        choices=("raise", "flag"),
+        default="raise",
+        help="an unexpected error stops the job (raise) or marks its events",
+    )
+    parser.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=0.1,
+        help="exit 3 when more than this fraction of events is not OK",
+    )
     args = parser.parse_args(argv)
     for path in (args.gcd, args.geometry_table, args.input, args.model):
         if path is not None and not os.path.exists(path):
@@ -57,14 +68,23 @@ def main(argv=None) -> int:
     tmp = str(partial_path(args.output))  # run.part.i3.zst: compressed as the final name says
     summary_path = args.output + ".summary.json"
     tray = I3Tray()
-    tray.AddModule("I3Reader", "reader",
-                   FilenameList=([args.gcd] if args.gcd else []) + [args.input])
     tray.AddModule(
-        LLPGapReco, "llpreco",
-        ModelPath=args.model, Pulses=args.pulses, OutputName=args.output_name,
-        BatchSize=args.batch_size, Device=args.device, Threads=args.threads,
-        SubEventStream=args.sub_event_stream, Samples=args.samples, OnError=args.on_error,
-        GeometryTable=args.geometry_table, SummaryFile=summary_path,
+        "I3Reader", "reader", FilenameList=([args.gcd] if args.gcd else []) + [args.input]
+    )
+    tray.AddModule(
+        LLPGapReco,
+        "llpreco",
+        ModelPath=args.model,
+        Pulses=args.pulses,
+        OutputName=args.output_name,
+        BatchSize=args.batch_size,
+        Device=args.device,
+        Threads=args.threads,
+        SubEventStream=args.sub_event_stream,
+        Samples=args.samples,
+        OnError=args.on_error,
+        GeometryTable=args.geometry_table,
+        SummaryFile=summary_path,
     )
     tray.AddModule("I3Writer", "writer", Filename=tmp)
     try:
@@ -77,8 +97,11 @@ def main(argv=None) -> int:
         summary = json.load(fh)
     events, failed = summary["events"], summary["failed"]
     if events and failed / events > args.max_failed_fraction:
-        print(f"error: {failed} of {events} events failed ({summary['status']}), more than "
-              f"--max-failed-fraction {args.max_failed_fraction}", file=sys.stderr)
+        print(
+            f"error: {failed} of {events} events failed ({summary['status']}), more than "
+            f"--max-failed-fraction {args.max_failed_fraction}",
+            file=sys.stderr,
+        )
         return 3
     return 0
 

@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         flow = JammyFlow(layers, conditional_input_dim=CONDITIONAL_DIM, mlp_hidden_dims=MLP_HIDDEN)
         flow.init_from_labels(torch.as_tensor(train), seed=i)
         g = torch.Generator().manual_seed(SEED + i)
-        state = {k: v + 0.05 * torch.randn(v.shape, generator=g, dtype=v.dtype)
-                 for k, v in flow.state_dict().items()}
+        state = {
+            k: v + 0.05 * torch.randn(v.shape, generator=g, dtype=v.dtype)
+            for k, v in flow.state_dict().items()
+        }
         flow.load_state_dict(state)
         with torch.no_grad():
             log_prob = flow.log_prob(torch.as_tensor(x), torch.as_tensor(encoding))
@@ -67,13 +69,20 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{layers}: jammy_flows gave non-finite log densities")
         arrays[f"{layers}/log_prob"] = log_prob.double().numpy()
         arrays.update({f"{layers}/state/{k}": v.double().numpy() for k, v in state.items()})
-    meta = {"jammy_flows": importlib.metadata.version("jammy_flows"), "layers": list(LAYERS),
-            "mlp_hidden_dims": list(MLP_HIDDEN), "conditional_input_dim": CONDITIONAL_DIM,
-            "seed": SEED, "command": "python resources/jammy_reference/make_reference.py"}
+    meta = {
+        "jammy_flows": importlib.metadata.version("jammy_flows"),
+        "layers": list(LAYERS),
+        "mlp_hidden_dims": list(MLP_HIDDEN),
+        "conditional_input_dim": CONDITIONAL_DIM,
+        "seed": SEED,
+        "command": "python resources/jammy_reference/make_reference.py",
+    }
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez_compressed(args.out, **arrays)
-    print(f"{args.out}: {len(LAYERS)} flows x {N_POINTS} points "
-          f"({pathlib.Path(args.out).stat().st_size / 1024:.0f} KiB)")
+    print(
+        f"{args.out}: {len(LAYERS)} flows x {N_POINTS} points "
+        f"({pathlib.Path(args.out).stat().st_size / 1024:.0f} KiB)"
+    )
     return 0
 
 

@@ -64,8 +64,7 @@ def render(report: dict, source: str, command: str) -> str:
         f"| same, prior (constant guess) | {_median_3d(report, 'prior')} |",
         f"| truth inside the 68% / 90% highest-density region | {100 * cov['summary_68']:.1f}% / "
         f"{100 * cov['summary_90']:.1f}% |",
-        f"| fitted base temperature (posterior width) | "
-        f"{'-' if temp is None else f'{temp:.3f}'} |",
+        f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'} |",
         f"| training of the flow | {_budget(report, 'flow')} |",
         f"| training of the MSE baseline | {_budget(report, 'mse_baseline')} |",
     ]
@@ -85,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, (path, command) in SECTIONS.items():
         if not path.exists():
             missing.append(name)
-            print(f"{path.relative_to(HERE.parents[1])}: missing, README section '{name}' left "
-                  "as it is", file=sys.stderr)
+            print(
+                f"{path.relative_to(HERE.parents[1])}: missing, README section '{name}' left "
+                "as it is",
+                file=sys.stderr,
+            )
             continue
-        block = render(json.loads(path.read_text()), str(path.relative_to(HERE.parents[1])),
-                       command)
+        block = render(
+            json.loads(path.read_text()), str(path.relative_to(HERE.parents[1])), command
+        )
         if not args.write:
             print(f"{name}:\n{block}\n")
             continue

@@ -31,15 +31,21 @@ def main() -> int:
     ap.add_argument("--original", required=True, help="checkout of LLP-at-IceCube")
     ap.add_argument("--jammy", required=True, help="folder holding the jammy_flows package")
     ap.add_argument("--exported", required=True, help="folder written by export-seed")
-    ap.add_argument("--reference", default=os.path.join(
-        HERE, "..", "..", "tests", "data", "seed_reference", "seed_reference.npz"))
+    ap.add_argument(
+        "--reference",
+        default=os.path.join(
+            HERE, "..", "..", "tests", "data", "seed_reference", "seed_reference.npz"
+        ),
+    )
     args = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("make_references",
-                                                  os.path.join(HERE, "make_references.py"))
+    spec = importlib.util.spec_from_file_location(
+        "make_references", os.path.join(HERE, "make_references.py")
+    )
     refs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(refs)
-    enc_dir = os.path.join(os.path.abspath(args.original), "reconstruction", "transformer-encoder",
-                           "llp_gap_reco")
+    enc_dir = os.path.join(
+        os.path.abspath(args.original), "reconstruction", "transformer-encoder", "llp_gap_reco"
+    )
     sys.path[:0] = [enc_dir, os.path.abspath(args.jammy)]
     refs.install_stand_ins()
 

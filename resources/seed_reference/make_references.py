@@ -47,14 +47,30 @@ import types
 import numpy as np
 
 ENCODER_SETTINGS = {
-    "input_dim": 11, "output_dim": 16, "io_mlp_hidden_dims": "24", "io_add_skip_connection": 0,
-    "attn_io_projection_type": "single_self", "attn_do_perlayer_out_projection": 1,
-    "skip_input_projection": 0, "attn_computational_dim": 16, "attn_num_layers": 2,
-    "attn_num_heads_per_layer": 2, "attn_use_layer_norm_1": 1, "attn_use_layer_norm_2": 1,
-    "attn_use_extra_layer_norm": 0, "attn_layer_norm_first": 1, "attn_use_residual_addition": 1,
-    "dtype": "float32", "attn_projection_type": "joint_qkv", "attn_perform_final_mapping": 1,
-    "attn_package": "xformers", "attn_dropout": 0.1, "attn_internal_mlp_dim": 32,
-    "attn_use_weighted_mean": 0, "attn_aggregation_mode": "mean", "attn_operator": "none",
+    "input_dim": 11,
+    "output_dim": 16,
+    "io_mlp_hidden_dims": "24",
+    "io_add_skip_connection": 0,
+    "attn_io_projection_type": "single_self",
+    "attn_do_perlayer_out_projection": 1,
+    "skip_input_projection": 0,
+    "attn_computational_dim": 16,
+    "attn_num_layers": 2,
+    "attn_num_heads_per_layer": 2,
+    "attn_use_layer_norm_1": 1,
+    "attn_use_layer_norm_2": 1,
+    "attn_use_extra_layer_norm": 0,
+    "attn_layer_norm_first": 1,
+    "attn_use_residual_addition": 1,
+    "dtype": "float32",
+    "attn_projection_type": "joint_qkv",
+    "attn_perform_final_mapping": 1,
+    "attn_package": "xformers",
+    "attn_dropout": 0.1,
+    "attn_internal_mlp_dim": 32,
+    "attn_use_weighted_mean": 0,
+    "attn_aggregation_mode": "mean",
+    "attn_operator": "none",
 }
 NO_CNF_SETTINGS = dict(ENCODER_SETTINGS, output_dim=6, attn_num_layers=1)
 FLOW_STR = "gggggt"
@@ -95,7 +111,7 @@ def install_stand_ins() -> None:
         scale = q.shape[-1] ** -0.5 if scale is None else scale
         out, start = [], 0
         for n in attn_bias.lens:
-            qb, kb, vb = (t[:, start:start + n].transpose(1, 2) for t in (q, k, v))
+            qb, kb, vb = (t[:, start : start + n].transpose(1, 2) for t in (q, k, v))
             att = torch.softmax(qb @ kb.transpose(-1, -2) * scale, dim=-1)
             out.append((att @ vb).transpose(1, 2))
             start += n
@@ -143,8 +159,14 @@ class RawFeatures:
         out = {}
         for k in sorted(pulses):
             ps = sorted((p.time - shift, p.charge) for p in pulses[k])
-            out[k] = np.array([v for f in self.config["feature_config"]["features"]
-                               for v in self._values(f, ps, pulses[k])], dtype=np.float64)
+            out[k] = np.array(
+                [
+                    v
+                    for f in self.config["feature_config"]["features"]
+                    for v in self._values(f, ps, pulses[k])
+                ],
+                dtype=np.float64,
+            )
         return out
 
     @staticmethod
@@ -194,9 +216,16 @@ def make_events(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.nd
     """Pulses ``[N, 6]`` (string, om, pmt, time, charge, width) of ``N_EVENTS`` events, their
     offsets ``[E+1]`` and the DOM table ``[M, 5]`` (string, om, x, y, z)."""
     strings, oms = np.meshgrid(np.arange(1, 13), np.arange(1, 31), indexing="ij")
-    table = np.stack([strings.ravel(), oms.ravel(),
-                      (strings.ravel() % 4) * 125.0 - 190.0, (strings.ravel() // 4) * 120.0 - 150.0,
-                      500.0 - 17.0 * oms.ravel()], axis=1).astype(np.float64)
+    table = np.stack(
+        [
+            strings.ravel(),
+            oms.ravel(),
+            (strings.ravel() % 4) * 125.0 - 190.0,
+            (strings.ravel() // 4) * 120.0 - 150.0,
+            500.0 - 17.0 * oms.ravel(),
+        ],
+        axis=1,
+    ).astype(np.float64)
     rows, offsets = [], [0]
     for _ in range(N_EVENTS):
         doms = rng.choice(table.shape[0], size=int(rng.integers(3, 15)), replace=False)
@@ -228,10 +257,14 @@ def feature_objects(converter_path: str, encoding_type: str, feature_configs) ->
 
     tree = ast.parse(open(converter_path).read())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Converter")
-    fn = next(n for n in cls.body if isinstance(n, ast.FunctionDef)
-              and n.name == "create_feature_objects")
-    ns = {"yaml": yaml, "feature_configs": feature_configs,
-          "EventFeatureFactory": EventFeatureFactory}
+    fn = next(
+        n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "create_feature_objects"
+    )
+    ns = {
+        "yaml": yaml,
+        "feature_configs": feature_configs,
+        "EventFeatureFactory": EventFeatureFactory,
+    }
     exec(compile(ast.Module(body=[fn], type_ignores=[]), converter_path, "exec"), ns)
     self = types.SimpleNamespace(encoding_type=encoding_type, pulse_series_name=PULSE_KEY)
     extractor, indices = ns["create_feature_objects"](self)
@@ -243,8 +276,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--original", required=True, help="checkout of LLP-at-IceCube")
     ap.add_argument("--jammy", required=True, help="folder holding the jammy_flows package")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..",
-                                                  "tests", "data", "seed_reference"))
+    ap.add_argument(
+        "--out",
+        default=os.path.join(
+            os.path.dirname(__file__), "..", "..", "tests", "data", "seed_reference"
+        ),
+    )
     args = ap.parse_args()
     reco = os.path.join(os.path.abspath(args.original), "reconstruction")
     conv_dir = os.path.join(reco, "i3-to-parquet-conversion")
@@ -266,17 +303,24 @@ def main() -> int:
     torch.set_num_threads(1)
     rng = np.random.default_rng(20240611)
     out: dict[str, np.ndarray] = {}
-    meta: dict = {"normalization": NORMALIZATION, "encoder_settings": ENCODER_SETTINGS,
-                  "no_cnf_settings": NO_CNF_SETTINGS, "flow_str": FLOW_STR,
-                  "pulse_key": PULSE_KEY, "feature_configs": {}, "feature_indices": {}}
+    meta: dict = {
+        "normalization": NORMALIZATION,
+        "encoder_settings": ENCODER_SETTINGS,
+        "no_cnf_settings": NO_CNF_SETTINGS,
+        "flow_str": FLOW_STR,
+        "pulse_key": PULSE_KEY,
+        "feature_configs": {},
+        "feature_indices": {},
+    }
 
     # feature indices of every original feature config, as the converter builds them
     for name, text in feature_configs.feature_configs.items():
         objs = feature_objects(os.path.join(conv_dir, "converter.py"), name, feature_configs)
         meta["feature_configs"][name] = text
         meta["feature_indices"][name] = objs["indices"]
-    objs = feature_objects(os.path.join(conv_dir, "converter.py"), "llp_no_percentile",
-                           feature_configs)
+    objs = feature_objects(
+        os.path.join(conv_dir, "converter.py"), "llp_no_percentile", feature_configs
+    )
     fi = objs["indices"]
 
     # obtain_encoded_data on each event
@@ -285,16 +329,20 @@ def main() -> int:
     rde = dict.fromkeys(geo, 1.0)
     encoded = []
     for e in range(N_EVENTS):
-        frame = frame_of(pulses[offsets[e]:offsets[e + 1]])
+        frame = frame_of(pulses[offsets[e] : offsets[e + 1]])
         geo_e = {k: geo[OMKey(k.string, k.om, 0)] for k in frame[PULSE_KEY]}
         rde_e = {k: rde[OMKey(k.string, k.om, 0)] for k in frame[PULSE_KEY]}
-        res = i3_methods.obtain_encoded_data(frame, PULSE_KEY, geo_e, rde_e,
-                                             feature_extractor=objs["extractor"],
-                                             feature_indices=fi)
+        res = i3_methods.obtain_encoded_data(
+            frame, PULSE_KEY, geo_e, rde_e, feature_extractor=objs["extractor"], feature_indices=fi
+        )
         encoded.append(res[0])
-    out.update(pulses=pulses, pulse_offsets=offsets, dom_table=table,
-               encoded=np.concatenate(encoded), encoded_seqlens=np.array(
-                   [a.shape[0] for a in encoded], dtype=np.int64))
+    out.update(
+        pulses=pulses,
+        pulse_offsets=offsets,
+        dom_table=table,
+        encoded=np.concatenate(encoded),
+        encoded_seqlens=np.array([a.shape[0] for a in encoded], dtype=np.int64),
+    )
 
     # LLPDataset items of a folder in the original format holding those events
     labels = rng.uniform(-400, 400, size=(N_EVENTS, 6)).round(3)
@@ -302,20 +350,41 @@ def main() -> int:
         rows, index = [], collections.defaultdict(list)
         for e, feats in enumerate(encoded):
             row = {"data_encoded": feats.tolist(), "run_id": 5, "event_id": 100 + e}
-            row.update(zip(["llp_prod_x", "llp_prod_y", "llp_prod_z", "llp_decay_x",
-                            "llp_decay_y", "llp_decay_z"], labels[e].tolist()))
+            row.update(
+                zip(
+                    [
+                        "llp_prod_x",
+                        "llp_prod_y",
+                        "llp_prod_z",
+                        "llp_decay_x",
+                        "llp_decay_y",
+                        "llp_decay_z",
+                    ],
+                    labels[e].tolist(),
+                )
+            )
             rows.append(row)
-            for c, v in (("file_index", 0), ("index_within_file", e), ("event_id", 100 + e),
-                         ("run_id", 5)):
+            for c, v in (
+                ("file_index", 0),
+                ("index_within_file", e),
+                ("event_id", 100 + e),
+                ("run_id", 5),
+            ):
                 index[c].append(v)
         pd.DataFrame(rows).to_parquet(os.path.join(tmp, "events.000000.pq"))
         pd.DataFrame(index).to_parquet(os.path.join(tmp, "indexfile.pq"))
         with open(os.path.join(tmp, "feature_indices.yaml"), "w") as fh:
             yaml.dump(fi, fh)
-        ds = LLPDataset(os.path.join(tmp, "indexfile.pq"), [os.path.join(tmp, "events.000000.pq")],
-                        os.path.join(tmp, "feature_indices.yaml"), normalize_data=True,
-                        normalize_target=False, normalization_args=NORMALIZATION,
-                        device="cpu", dtype=torch.float32)
+        ds = LLPDataset(
+            os.path.join(tmp, "indexfile.pq"),
+            [os.path.join(tmp, "events.000000.pq")],
+            os.path.join(tmp, "feature_indices.yaml"),
+            normalize_data=True,
+            normalize_target=False,
+            normalization_args=NORMALIZATION,
+            device="cpu",
+            dtype=torch.float32,
+        )
         items = [ds[e] for e in range(N_EVENTS)]
     out["labels"] = labels
     out["items"] = torch.cat([d for d, _ in items]).numpy()
@@ -346,19 +415,25 @@ def main() -> int:
     keys = sorted(sd)
     # the final Linear's bias holds the parameters init_params fitted; the rest is overwritten
     fitted = [k for k in keys if k.endswith("2.bias")]
-    assert len(keys) == 4 and len(fitted) == 1 and all(
-        k.startswith("mlp_predictors.0.") for k in keys), keys
+    assert (
+        len(keys) == 4 and len(fitted) == 1 and all(k.startswith("mlp_predictors.0.") for k in keys)
+    ), keys
     with torch.no_grad():
         for salt, k in enumerate(keys):
             if k != fitted[0]:
                 sd[k].copy_(torch.from_numpy(flow_weight(tuple(sd[k].shape), salt)))
-    enc = torch.from_numpy(np.concatenate([out["enc_output"].astype(np.float64),
-                                           rng.normal(size=(4, 16)) * 0.7]))
-    flow_labels = torch.from_numpy(init_labels[:enc.shape[0]] * 0.8 + 10.0)
+    enc = torch.from_numpy(
+        np.concatenate([out["enc_output"].astype(np.float64), rng.normal(size=(4, 16)) * 0.7])
+    )
+    flow_labels = torch.from_numpy(init_labels[: enc.shape[0]] * 0.8 + 10.0)
     with torch.no_grad():
         log_pdf = pdf(flow_labels, conditional_input=enc)[0]
-    out.update(flow_fitted_bias=sd[fitted[0]].numpy(), flow_encodings=enc.numpy(),
-               flow_labels=flow_labels.numpy(), flow_log_pdf=log_pdf.numpy())
+    out.update(
+        flow_fitted_bias=sd[fitted[0]].numpy(),
+        flow_encodings=enc.numpy(),
+        flow_labels=flow_labels.numpy(),
+        flow_log_pdf=log_pdf.numpy(),
+    )
     meta["flow_keys"] = keys
     meta["flow_fitted_key"] = fitted[0]
     meta["flow_shapes"] = {k: list(sd[k].shape) for k in keys}

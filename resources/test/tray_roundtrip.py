@@ -41,10 +41,29 @@ def main() -> int:
     cfg = os.path.join(tmp, "tiny.yaml")
     with open(cfg, "w") as fh:
         fh.write(TINY)
-    assert cli(["simulate", "--events", "160", "--seed", "1", "--out", data,
-                "--events-per-file", "40"]) == 0
-    assert cli(["train", "--data", data, "--out", run, "--config", cfg, "--device", "cpu",
-                "--no-progress"]) == 0
+    assert (
+        cli(
+            ["simulate", "--events", "160", "--seed", "1", "--out", data, "--events-per-file", "40"]
+        )
+        == 0
+    )
+    assert (
+        cli(
+            [
+                "train",
+                "--data",
+                data,
+                "--out",
+                run,
+                "--config",
+                cfg,
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     model = os.path.join(run, "model.pt")
     infile, outfile = os.path.join(tmp, "in.i3"), os.path.join(tmp, "out.i3")
     # BadDomsList in the D frame: strings 36 (DeepCore-adjacent) and 79, every DOM
@@ -53,8 +72,9 @@ def main() -> int:
 
     tray = I3Tray()
     tray.AddModule("I3Reader", "reader", Filename=infile)
-    tray.AddModule(LLPGapReco, "reco", ModelPath=model, BatchSize=7,
-                   SubEventStream="InIceSplit", Samples=64)
+    tray.AddModule(
+        LLPGapReco, "reco", ModelPath=model, BatchSize=7, SubEventStream="InIceSplit", Samples=64
+    )
     tray.AddModule("I3Writer", "writer", Filename=outfile)
     tray.Execute()
 
@@ -62,9 +82,14 @@ def main() -> int:
         return [f for f in dataio.I3File(path) if f.Stop != icetray.I3Frame.TrayInfo]
 
     def ids(fs):
-        return [(f.Stop.id, f["I3EventHeader"].event_id if "I3EventHeader" in f else -1,
-                 f["I3EventHeader"].sub_event_stream if "I3EventHeader" in f else "")
-                for f in fs]
+        return [
+            (
+                f.Stop.id,
+                f["I3EventHeader"].event_id if "I3EventHeader" in f else -1,
+                f["I3EventHeader"].sub_event_stream if "I3EventHeader" in f else "",
+            )
+            for f in fs
+        ]
 
     fin, fout = frames(infile), frames(outfile)
     assert ids(fin) == ids(fout), "frame order changed"

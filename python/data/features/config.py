@@ -80,16 +80,25 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         raw = read_yaml(source, "feature config")
         if not isinstance(raw, dict):
             raise InputError(f"feature config {source!r}: top level must be a mapping")
-    unknown = set(raw) - {"pulse_key", "convention", "dom_exclusions", "pulse_modifier",
-                          "feature_config"}
+    unknown = set(raw) - {
+        "pulse_key",
+        "convention",
+        "dom_exclusions",
+        "pulse_modifier",
+        "feature_config",
+    }
     if unknown:
         raise InputError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
 
     pulse_key = raw.get("pulse_key", DEFAULT_PULSE_KEY)
     if pulse_key == PULSE_KEY_PLACEHOLDER:
-        logger.warning("%s: pulse_key is the original converter's placeholder %r; using %r "
-                       "(set pulse_key to the pulse series to read)", source, pulse_key,
-                       DEFAULT_PULSE_KEY)
+        logger.warning(
+            "%s: pulse_key is the original converter's placeholder %r; using %r "
+            "(set pulse_key to the pulse series to read)",
+            source,
+            pulse_key,
+            DEFAULT_PULSE_KEY,
+        )
         pulse_key = DEFAULT_PULSE_KEY
     if not isinstance(pulse_key, str) or not pulse_key:
         raise InputError(f"{source}: pulse_key must be a non-empty string, got {pulse_key!r}")
@@ -138,7 +147,7 @@ def load_config(config: ConfigLike) -> tuple[dict[str, Any], list[Feature], bool
         },
         # absent (configs written before exclusions existed): the original converter's
         "dom_exclusions": normalise_dom_exclusions(
-            raw.get("dom_exclusions", DEFAULT_DOM_EXCLUSIONS), source),
+            raw.get("dom_exclusions", DEFAULT_DOM_EXCLUSIONS), source
+        ),
     }
     return normalised, features, modifier is not None
-

@@ -85,8 +85,9 @@ def same_layout(a: Mapping, b: Mapping) -> bool:
     """Whether two ``feature_indices`` list the same columns per group (scalars = 1-lists)."""
 
     def norm(fi: Mapping) -> dict:
-        return {str(g): sorted(int(i) for i in np.atleast_1d(v)) for g, v in fi.items() if
-                np.size(v)}
+        return {
+            str(g): sorted(int(i) for i in np.atleast_1d(v)) for g, v in fi.items() if np.size(v)
+        }
 
     return norm(a) == norm(b)
 

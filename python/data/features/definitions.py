@@ -154,8 +154,9 @@ class TimeAtChargePercentile(Feature):
 
     def __init__(self, percentiles: Union[float, Sequence[float]] = (0.5,)) -> None:
         super().__init__()
-        ps: list[Any] = (list(percentiles) if isinstance(percentiles, (list, tuple))
-                         else [percentiles])
+        ps: list[Any] = (
+            list(percentiles) if isinstance(percentiles, (list, tuple)) else [percentiles]
+        )
         if not ps or not all(isinstance(p, (int, float)) and 0 < p <= 1 for p in ps):
             raise ValueError(
                 f"TimeAtChargePercentile: percentiles must be fractions in (0, 1], got {ps}"

@@ -48,12 +48,14 @@ def normalise_dom_exclusions(raw: Any, source: str) -> dict[str, Any]:
     if isinstance(keys, str):
         keys = [keys]
     if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-        raise ValueError(f"{source}: dom_exclusions.exclusions must be a list of frame keys, "
-                         f"got {keys!r}")
+        raise ValueError(
+            f"{source}: dom_exclusions.exclusions must be a list of frame keys, got {keys!r}"
+        )
     partial = raw.get("partial_exclusion", False)
     if not isinstance(partial, bool):
-        raise ValueError(f"{source}: dom_exclusions.partial_exclusion must be true or false, "
-                         f"got {partial!r}")
+        raise ValueError(
+            f"{source}: dom_exclusions.partial_exclusion must be true or false, got {partial!r}"
+        )
     return {"exclusions": list(dict.fromkeys(keys)), "partial_exclusion": partial}
 
 
@@ -83,8 +85,9 @@ class Exclusions:
     missing: tuple[str, ...] = ()
 
     @classmethod
-    def combine(cls, parts: list[tuple[str, np.ndarray]], missing: tuple[str, ...] = ()
-                ) -> Exclusions:
+    def combine(
+        cls, parts: list[tuple[str, np.ndarray]], missing: tuple[str, ...] = ()
+    ) -> Exclusions:
         """From ``[("doms", int64 [K, 3]) | ("windows", float64 [W, 5])]`` parts: OMKey lists
         (string, om, pmt) and window tables (string, om, pmt, start, stop)."""
         doms = [np.zeros(0, np.int64)]
@@ -100,16 +103,18 @@ class Exclusions:
         w = np.concatenate(wins)
         codes = omkey_code(w[:, 0], w[:, 1], w[:, 2])
         order = np.argsort(codes, kind="stable")
-        return cls(np.unique(np.concatenate(doms)), codes[order], w[order, 3], w[order, 4],
-                   tuple(missing))
+        return cls(
+            np.unique(np.concatenate(doms)), codes[order], w[order, 3], w[order, 4], tuple(missing)
+        )
 
     @property
     def empty(self) -> bool:
         return self.doms.size == 0 and self.window_doms.size == 0
 
 
-def excluded_pulses(pulses: np.ndarray, exclusions: Optional[Exclusions],
-                    partial: bool) -> np.ndarray:
+def excluded_pulses(
+    pulses: np.ndarray, exclusions: Optional[Exclusions], partial: bool
+) -> np.ndarray:
     """bool ``[N]``: True for each pulse (rows of ``float64 [N, 6]`` string, om, pmt, time,
     charge, width) that the exclusions remove. Vectorised over pulses and windows."""
     n = pulses.shape[0]
@@ -134,13 +139,15 @@ def excluded_pulses(pulses: np.ndarray, exclusions: Optional[Exclusions],
     window_of_pair = first + np.arange(pulse_of_pair.shape[0])
     t = pulses[pulse_of_pair, 3]
     inside = (t >= exclusions.window_start[window_of_pair]) & (
-        t <= exclusions.window_stop[window_of_pair])
+        t <= exclusions.window_stop[window_of_pair]
+    )
     hit = np.bincount(pulse_of_pair[inside], minlength=n) > 0
     return out | hit
 
 
-def apply_exclusions(pulses: np.ndarray, exclusions: Optional[Exclusions],
-                     partial: bool) -> tuple[np.ndarray, int]:
+def apply_exclusions(
+    pulses: np.ndarray, exclusions: Optional[Exclusions], partial: bool
+) -> tuple[np.ndarray, int]:
     """``(kept pulses [M, 6], number of hit DOMs (string, om) removed entirely)``."""
     drop = excluded_pulses(pulses, exclusions, partial)
     if not drop.any():

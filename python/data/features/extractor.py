@@ -106,8 +106,10 @@ class FeatureExtractor:
         return copy.deepcopy(self._config)
 
     def __repr__(self) -> str:
-        return (f"FeatureExtractor(pulse_key={self.pulse_key!r}, convention={self.convention!r}, "
-                f"names={self.names})")
+        return (
+            f"FeatureExtractor(pulse_key={self.pulse_key!r}, convention={self.convention!r}, "
+            f"names={self.names})"
+        )
 
     # ------------------------------------------------------------------ one event
     def extract(self, pulses: Any, geometry: Geometry) -> EventFeatures:
@@ -130,9 +132,7 @@ class FeatureExtractor:
         return ev.features
 
     # ------------------------------------------------------------------ many events
-    def batch_features(
-        self, pulses: Any, event_offsets: Any, geometry: Geometry
-    ) -> BatchFeatures:
+    def batch_features(self, pulses: Any, event_offsets: Any, geometry: Geometry) -> BatchFeatures:
         """Features of B events whose pulses are concatenated.
 
         Args:
@@ -186,9 +186,7 @@ class FeatureExtractor:
         np.not_equal(segkey[1:], segkey[:-1], out=new_dom[1:])
         starts = np.flatnonzero(new_dom)
         dom_row = segkey[starts] % max(len(geometry), 1)
-        seqlens = np.bincount(segkey[starts] // max(len(geometry), 1), minlength=b).astype(
-            np.int64
-        )
+        seqlens = np.bincount(segkey[starts] // max(len(geometry), 1), minlength=b).astype(np.int64)
 
         out = np.empty((starts.shape[0], self.dim), dtype=np.float32)
         out[:, :3] = geometry.pos[dom_row]
@@ -219,4 +217,3 @@ def _is_sorted(segkey: np.ndarray, t: np.ndarray, q: np.ndarray) -> bool:
         return False
     tie = same & (dt == 0)
     return not (tie.any() and (tie & (np.diff(q) < 0)).any())
-

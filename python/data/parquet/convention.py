@@ -37,8 +37,10 @@ def folder_convention(folder: ConvertedFolder) -> str:
         return by_layout
     named = convention_of(cfg)
     if named != by_layout:
-        raise DatasetFormatError(f"{folder.path}: manifest.json names convention {named!r} but "
-                                 f"feature_indices.yaml has the {by_layout!r} layout")
+        raise DatasetFormatError(
+            f"{folder.path}: manifest.json names convention {named!r} but "
+            f"feature_indices.yaml has the {by_layout!r} layout"
+        )
     return named
 
 
@@ -51,13 +53,18 @@ def folder_feature_config(folder: ConvertedFolder) -> dict:
         return dict(cfg)
     cfg = copy.deepcopy(DEFAULT_CONFIG)
     cfg["convention"] = folder_convention(folder)
-    logger.warning("%s has no feature config in its manifest; assuming the default features in "
-                   "the %r convention", folder.path, cfg["convention"])
+    logger.warning(
+        "%s has no feature config in its manifest; assuming the default features in "
+        "the %r convention",
+        folder.path,
+        cfg["convention"],
+    )
     return cfg
 
 
-def check_model_convention(feature_config: Mapping, data: Union[str, os.PathLike, Sequence],
-                           what: str = "model") -> None:
+def check_model_convention(
+    feature_config: Mapping, data: Union[str, os.PathLike, Sequence], what: str = "model"
+) -> None:
     """Refuse to apply a model whose feature config has another convention than ``data``.
 
     ``data``: a converted folder or a list of its data files (files outside a folder are not
@@ -69,10 +76,13 @@ def check_model_convention(feature_config: Mapping, data: Union[str, os.PathLike
         return
     model, written = convention_of(feature_config), folder_convention(folder)
     if model != written:
-        how = {ORIGINAL: "the original converter's (TotalCharge = log(1 + log(1 + Q)))",
-               "package": "this package's (TotalCharge = log(1 + Q))"}
+        how = {
+            ORIGINAL: "the original converter's (TotalCharge = log(1 + log(1 + Q)))",
+            "package": "this package's (TotalCharge = log(1 + Q))",
+        }
         raise ConventionMismatch(
             f"{what} expects features in the {model!r} convention, {how[model]}, but "
             f"{folder.path} was written in the {written!r} convention, {how[written]}: its "
             "input would be wrong. Convert the I3 files again with the model's feature config "
-            "(llp-gap-reco convert --model MODEL) or use a model trained in that convention.")
+            "(llp-gap-reco convert --model MODEL) or use a model trained in that convention."
+        )

@@ -241,16 +241,18 @@ class LLPSubset(Subset):
         return self.dataset.get_data_and_info(self.indices[idx])
 
 
-def llp_collate_fn(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]
-                   ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+def llp_collate_fn(
+    batch: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """``[(data, label)] -> (list of [1, L_i, D], datalens [B], labels [B, 6])``."""
     datavecs = [item[0].unsqueeze(0) for item in batch]
     datalens = torch.tensor([v.shape[1] for v in datavecs], device=datavecs[0].device)
     return datavecs, datalens, torch.stack([item[1] for item in batch], dim=0)
 
 
-def llp_collate_unlabeled_fn(batch: Sequence[torch.Tensor]
-                             ) -> tuple[list[torch.Tensor], torch.Tensor, list[None]]:
+def llp_collate_unlabeled_fn(
+    batch: Sequence[torch.Tensor],
+) -> tuple[list[torch.Tensor], torch.Tensor, list[None]]:
     """``[data] -> (list of [1, L_i, D], datalens [B], [None] * B)``."""
     datavecs = [item.unsqueeze(0) for item in batch]
     datalens = torch.tensor([v.shape[1] for v in datavecs], device=datavecs[0].device)

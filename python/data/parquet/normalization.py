@@ -161,8 +161,9 @@ def compute_normalization(
             raise DatasetFormatError(f"no values for feature group {g!r} in {len(files)} file(s)")
         # pooled moments of the columns' current values (a x + b)
         mu = sum(n[c] * (a[c] * mean[c] + b[c]) for c in cols) / total
-        var = sum(a[c] ** 2 * m2[c] + n[c] * (a[c] * mean[c] + b[c] - mu) ** 2
-                  for c in cols) / total
+        var = (
+            sum(a[c] ** 2 * m2[c] + n[c] * (a[c] * mean[c] + b[c] - mu) ** 2 for c in cols) / total
+        )
         std = max(var, 0.0) ** 0.5
         scale = 1.0 / std if std > 0 else 1.0
         out[g] = {"offset": mu, "scale": scale}
@@ -172,8 +173,9 @@ def compute_normalization(
     return Normalization(out)
 
 
-def _column_moments(files: Sequence[str], cols: list[int]
-                    ) -> tuple[dict[int, int], dict[int, float], dict[int, float]]:
+def _column_moments(
+    files: Sequence[str], cols: list[int]
+) -> tuple[dict[int, int], dict[int, float], dict[int, float]]:
     """Per column: number of values, mean and sum of squared deviations (float64; Chan's
     parallel update merges the files)."""
     n = dict.fromkeys(cols, 0)

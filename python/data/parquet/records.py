@@ -73,9 +73,7 @@ def events_table(events: Sequence[ConvertedEvent], dim: int, labeled: bool) -> p
     }
     if labeled:
         for key, col in TRUTH_KEYS.items():
-            cols[col] = pa.array(
-                [float(_truth(e).get(key, np.nan)) for e in events], pa.float64()
-            )
+            cols[col] = pa.array([float(_truth(e).get(key, np.nan)) for e in events], pa.float64())
     for key, col in MUON_KEYS.items():
         cols[col] = pa.array([float(e.muon.get(key, np.nan)) for e in events], pa.float64())
         schema = schema.append(pa.field(col, pa.float64(), nullable=False))

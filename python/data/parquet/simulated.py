@@ -80,8 +80,15 @@ def write_simulated_folder(
     done = writer.n_input_events
     # events depend only on (seed, run_id, kind, event_id): resume at the first unwritten one
     events = iter(
-        simulate(n_events - done, seed=seed, geometry=geometry, kind=kind, first_event_id=done,
-                 run_id=run_id, config=config)
+        simulate(
+            n_events - done,
+            seed=seed,
+            geometry=geometry,
+            kind=kind,
+            first_event_id=done,
+            run_id=run_id,
+            config=config,
+        )
     )
     with tqdm(
         total=n_events, initial=done, unit="ev", desc="simulate", disable=not progress

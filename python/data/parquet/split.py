@@ -66,9 +66,16 @@ def _write_rows(source: str, rows: np.ndarray, target: pathlib.Path) -> str:
     codec = meta.row_group(0).column(0).compression if meta.num_row_groups else "NONE"
     row_group_size = max(meta.row_group(0).num_rows, 1) if meta.num_row_groups else 100
     table = pf.read().take(rows)
-    atomic_write(target, lambda tmp: pq.write_table(
-        table, tmp, row_group_size=row_group_size, compression=codec.lower(),
-        use_dictionary=["string_list", "om_list"]))
+    atomic_write(
+        target,
+        lambda tmp: pq.write_table(
+            table,
+            tmp,
+            row_group_size=row_group_size,
+            compression=codec.lower(),
+            use_dictionary=["string_list", "om_list"],
+        ),
+    )
     return str(target)
 
 
@@ -77,8 +84,12 @@ def _n_val_events(total: int, val_fraction: float) -> int:
 
 
 def split_events(
-    files: Sequence[str], val_fraction: float, seed: int, work_dir: Union[str, os.PathLike],
-    write: bool = True, pieces: int = 1,
+    files: Sequence[str],
+    val_fraction: float,
+    seed: int,
+    work_dir: Union[str, os.PathLike],
+    write: bool = True,
+    pieces: int = 1,
 ) -> tuple[list[str], list[str]]:
     """Split the events of ``files`` into training and validation data files in ``work_dir``.
 
@@ -108,7 +119,8 @@ def split_events(
         mine = is_val[starts[i] : starts[i + 1]]
         parts = [("val", np.flatnonzero(mine), val)] + [
             (f"train.{k:03d}", rows, train)
-            for k, rows in enumerate(np.array_split(np.flatnonzero(~mine), max(pieces, 1)))]
+            for k, rows in enumerate(np.array_split(np.flatnonzero(~mine), max(pieces, 1)))
+        ]
         for side, rows, out in parts:
             if rows.size == 0:
                 continue
@@ -128,8 +140,12 @@ class Split:
 
 
 def split_train_val(
-    folder_or_files: Union[str, Sequence[str]], val_fraction: float, seed: int,
-    work_dir: Union[str, os.PathLike], write: bool = True, pieces: int = 1,
+    folder_or_files: Union[str, Sequence[str]],
+    val_fraction: float,
+    seed: int,
+    work_dir: Union[str, os.PathLike],
+    write: bool = True,
+    pieces: int = 1,
 ) -> Split:
     """Training and validation data of a converted folder, split as the module docstring says.
 
@@ -145,25 +161,33 @@ def split_train_val(
     if not files:
         raise InputError(f"{folder_or_files}: no data files to train on")
     if val_fraction == 0:
-        split = Split(files, [], "none", f"val_fraction 0: all {len(files)} data file(s) train, "
-                      "none validates")
+        split = Split(
+            files,
+            [],
+            "none",
+            f"val_fraction 0: all {len(files)} data file(s) train, none validates",
+        )
         logger.info("%s", split.message)
         return split
     if len(files) >= 2 and round(val_fraction * len(files)) >= 1:
         train, val = split_files(files, val_fraction, seed)
-        split = Split(train, val, "files", f"{len(train)} training files, {len(val)} validation "
-                      "files")
+        split = Split(
+            train, val, "files", f"{len(train)} training files, {len(val)} validation files"
+        )
         logger.info("%s", split.message)
         return split
-    train, val = split_events(files, val_fraction, seed, work_dir, write=write,
-                              pieces=pieces)
+    train, val = split_events(files, val_fraction, seed, work_dir, write=write, pieces=pieces)
     total = sum(map(_n_rows, files))
     n_val = _n_val_events(total, val_fraction)
     n_train = total - n_val
-    split = Split(train, val, "events",
-                  f"{len(files)} data file(s) are too few for a validation share of "
-                  f"{val_fraction:g} by whole files: split by events within the files "
-                  f"instead ({n_train} training, {n_val} validation events, seed {seed}; "
-                  f"written to {work_dir})")
+    split = Split(
+        train,
+        val,
+        "events",
+        f"{len(files)} data file(s) are too few for a validation share of "
+        f"{val_fraction:g} by whole files: split by events within the files "
+        f"instead ({n_train} training, {n_val} validation events, seed {seed}; "
+        f"written to {work_dir})",
+    )
     logger.warning("%s", split.message)
     return split

@@ -262,9 +262,7 @@ class ConvertedFolderWriter:
         """Write the last (partial) data file and the folder files; return the manifest."""
         if not self.complete:
             self._flush()
-            write_folder_files(
-                self.out_dir, self.files, self.row_group_size, self.feature_indices
-            )
+            write_folder_files(self.out_dir, self.files, self.row_group_size, self.feature_indices)
             self.complete = True
             self._write_manifest()
         self._closed = True
@@ -279,4 +277,3 @@ class ConvertedFolderWriter:
             self.close()
         else:  # keep complete files and the progress manifest for a resume
             self._closed = True
-

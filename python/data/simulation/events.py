@@ -97,8 +97,9 @@ class Simulator:
         self.ice = IceModel(self.config.ice_model)
         self.loss_model = LossModel(self.config.v_cut) if self.config.stochastic_losses else None
 
-    def _muons(self, rng: np.random.Generator, kind: str, s_in: float, s_out: float, gap: float
-               ) -> tuple[list[Track], float, float, float, float, float]:
+    def _muons(
+        self, rng: np.random.Generator, kind: str, s_in: float, s_out: float, gap: float
+    ) -> tuple[list[Track], float, float, float, float, float]:
         """Tracks and truth pieces: ``(tracks, e0, f, asym, e_llp, muon end)``."""
         cfg = self.config
         for _ in range(_MAX_ENERGY_DRAWS):
@@ -152,9 +153,14 @@ class Simulator:
         return SimulatedEvent(pulses, truth, int(run_id), int(event_id), kind, asym, losses,
                               noise_doms, dark, unlit)  # fmt: skip
 
-    def _detect(self, rng: np.random.Generator, origin: np.ndarray, d: np.ndarray,
-                t_origin: float, tracks: list[Track]
-                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    def _detect(
+        self,
+        rng: np.random.Generator,
+        origin: np.ndarray,
+        d: np.ndarray,
+        t_origin: float,
+        tracks: list[Track],
+    ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
         """Photons, noise and pulses: ``(pulses, noise-only DOMs, emission points of the
         detected photons [m along the track], their direct-light mask, losses [K, 5])``."""
         cfg, geo = self.config, self.geometry
@@ -194,8 +200,9 @@ class Simulator:
         losses = np.column_stack([x, t_origin + s_loss / K.C_VACUUM, e_loss]).reshape(-1, 5)
         return pulses, int(noise_doms), s_seen, direct, losses
 
-    def _longest_dark(self, origin: np.ndarray, d: np.ndarray, s_start: float, s_end: float,
-                      s_direct: np.ndarray) -> float:
+    def _longest_dark(
+        self, origin: np.ndarray, d: np.ndarray, s_start: float, s_end: float, s_direct: np.ndarray
+    ) -> float:
         a, b = self.volume.chord(origin, d)
         a, b = max(a, s_start), min(b, s_end)
         if b <= a:
@@ -207,8 +214,16 @@ class Simulator:
 class SimulatedEvents:
     """Lazy, re-iterable sequence of ``n_events`` simulated events (see :func:`simulate`)."""
 
-    def __init__(self, n_events: int, seed: int, geometry: Optional[Geometry], kind: str,
-                 run_id: int, first_event_id: int, config: ConfigLike = None) -> None:
+    def __init__(
+        self,
+        n_events: int,
+        seed: int,
+        geometry: Optional[Geometry],
+        kind: str,
+        run_id: int,
+        first_event_id: int,
+        config: ConfigLike = None,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if n_events < 0:

@@ -35,8 +35,9 @@ def muon_energy(rng: np.random.Generator, cfg: SimulationConfig) -> float:
     return float(x - off)
 
 
-def directions(rng: np.random.Generator, cfg: SimulationConfig, n: int
-               ) -> tuple[np.ndarray, np.ndarray]:
+def directions(
+    rng: np.random.Generator, cfg: SimulationConfig, n: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``(zenith [n], azimuth [n])``: ``cos(zenith)`` uniform in the configured range."""
     zenith = np.arccos(rng.uniform(cfg.cos_zenith_min, cfg.cos_zenith_max, n))
     return zenith, rng.uniform(0.0, 2 * math.pi, n)

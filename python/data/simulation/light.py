@@ -88,10 +88,14 @@ class Light:
     s: np.ndarray
 
 
-def _ice_and_acceptance(ice: IceModel, acceptance: bool, z_emit: np.ndarray,
-                        dom_pos: np.ndarray, vec: np.ndarray, dist: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                   Union[float, np.ndarray]]:
+def _ice_and_acceptance(
+    ice: IceModel,
+    acceptance: bool,
+    z_emit: np.ndarray,
+    dom_pos: np.ndarray,
+    vec: np.ndarray,
+    dist: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Union[float, np.ndarray]]:
     att, lam, lam_a = ice.propagation(z_emit, dom_pos[..., 2])
     fade = np.exp(-dist / lam)
     acc: Union[float, np.ndarray] = 1.0

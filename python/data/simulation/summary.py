@@ -16,8 +16,9 @@ DARK_STRETCH_M = 100.0
 ENERGY_BINS = ((1000.0, 1500.0), (5000.0, 15000.0))
 
 
-def _energy_bin_figures(energy: np.ndarray, n_doms: np.ndarray, charge: np.ndarray
-                        ) -> dict[str, float]:
+def _energy_bin_figures(
+    energy: np.ndarray, n_doms: np.ndarray, charge: np.ndarray
+) -> dict[str, float]:
     out: dict[str, float] = {}
     for lo, hi in ENERGY_BINS:
         tag = f"{lo / 1e3:g}_{hi / 1e3:g}tev"

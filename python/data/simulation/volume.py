@@ -67,8 +67,11 @@ class InstrumentedVolume:
         while out.shape[0] < n:
             m = 2 * (n - out.shape[0]) + 8
             cand = np.column_stack(
-                [rng.uniform(lo[0], hi[0], m), rng.uniform(lo[1], hi[1], m),
-                 rng.uniform(self.z_min, self.z_max, m)]
+                [
+                    rng.uniform(lo[0], hi[0], m),
+                    rng.uniform(lo[1], hi[1], m),
+                    rng.uniform(self.z_min, self.z_max, m),
+                ]
             )
             out = np.concatenate([out, cand[self.contains(cand)]])
         return out[:n]

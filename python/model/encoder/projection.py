@@ -33,8 +33,9 @@ class JointQKVProjector(nn.Module):
     ``joint_projector``; the original splits it as ``q = y[..., :E], k = y[..., E:2E],
     v = y[..., 2E:]``."""
 
-    def __init__(self, embed_dim: int, hidden_dims: str = "",
-                 dtype: Optional[torch.dtype] = None) -> None:
+    def __init__(
+        self, embed_dim: int, hidden_dims: str = "", dtype: Optional[torch.dtype] = None
+    ) -> None:
         super().__init__()
         self.joint_projector = SkipMLP(embed_dim, hidden_dims, 3 * embed_dim, dtype=dtype)
 

@@ -264,8 +264,9 @@ class ConditionalFlow(nn.Module):
         z, log_jac = self.base_point(x, encoding)
         return self.log_base(z) + log_jac
 
-    def base_point(self, x: torch.Tensor, encoding: torch.Tensor
-                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def base_point(
+        self, x: torch.Tensor, encoding: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Labels ``x [B, ..., dim]`` (metres) -> base points ``z`` and ``log|dz/dx|`` (per m^dim)
         ``[B, ...]``: ``log p(x) = log_base(z) + log|dz/dx|`` at any base temperature."""
         layers = self.layer_parameters(self.flow_parameters(encoding))
@@ -313,8 +314,9 @@ class ConditionalFlow(nn.Module):
 
         init_from_labels(self, labels, seed=seed, damping_factor=damping_factor)
 
-    def summarize(self, encoding: torch.Tensor, n_samples: int = 512, seed: int = 0,
-                  **kwargs: Any) -> PosteriorSummary:
+    def summarize(
+        self, encoding: torch.Tensor, n_samples: int = 512, seed: int = 0, **kwargs: Any
+    ) -> PosteriorSummary:
         """Posterior summary per event (quasi-Monte Carlo); see ``flow.summary.summarize``."""
 
         return summarize(self, encoding, n_samples=n_samples, seed=seed, **kwargs)

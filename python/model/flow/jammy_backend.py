@@ -82,16 +82,18 @@ class JammyFlow(nn.Module):
     def state_dict(self, *args: Any, **kwargs: Any) -> Dict[str, torch.Tensor]:  # type: ignore[override]
         return self.pdf.state_dict(*args, **kwargs)
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
-                        assign: bool = False) -> Any:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
         return self.pdf.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def log_prob(self, x: torch.Tensor, encoding: torch.Tensor) -> torch.Tensor:
         """``log p(x | encoding)`` ``[B]`` for ``x [B, dim]`` (metres)."""
         return self.pdf(x.to(self.dtype), conditional_input=encoding.to(self.dtype))[0]
 
-    def sample_with_log_prob(self, encoding: torch.Tensor, n: int, seed: int = 0
-                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_with_log_prob(
+        self, encoding: torch.Tensor, n: int, seed: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` samples per event ``[B, n, dim]`` and their ``log p`` ``[B, n]``."""
         b = encoding.shape[0]
         enc = encoding.to(self.dtype).repeat_interleave(n, 0)
@@ -99,8 +101,9 @@ class JammyFlow(nn.Module):
         x, _, log_p, _ = self.pdf.sample(conditional_input=enc, samplesize=b * n, seed=seed)
         return x.reshape(b, n, self.dim), log_p.reshape(b, n)
 
-    def sample(self, encoding: torch.Tensor, n: int,
-               generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def sample(
+        self, encoding: torch.Tensor, n: int, generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         return self.sample_with_log_prob(encoding, n, seed)[0]
 

@@ -124,8 +124,9 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
     )
 
 
-def prepare_tabulated(flow: ConditionalFlow, encoding: torch.Tensor, dtype: torch.dtype
-                      ) -> tuple[int, list]:
+def prepare_tabulated(
+    flow: ConditionalFlow, encoding: torch.Tensor, dtype: torch.dtype
+) -> tuple[int, list]:
     """``(B, layers)`` for :func:`push_base_points`: per-event
     ``(offset, TabulatedInverse | TParams)`` from the base outward. Building the g tables is
     most of the work; reuse them for several sets of base points."""
@@ -137,9 +138,13 @@ def prepare_tabulated(flow: ConditionalFlow, encoding: torch.Tensor, dtype: torc
     return theta.shape[0], layers
 
 
-def push_base_points(flow: ConditionalFlow, prepared: tuple[int, list], z: torch.Tensor,
-                     dtype: torch.dtype, temperature: Optional[float] = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def push_base_points(
+    flow: ConditionalFlow,
+    prepared: tuple[int, list],
+    z: torch.Tensor,
+    dtype: torch.dtype,
+    temperature: Optional[float] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Standard-normal base points, shared ``[n, dim]`` or per event ``[B, n, dim]``, scaled by
     the base temperature (the flow's unless given) -> samples ``[B, dim, n]`` (label units) and
     ``log p [B, n]``."""
@@ -169,8 +174,9 @@ def push_base_points(flow: ConditionalFlow, prepared: tuple[int, list], z: torch
     return y, log_p
 
 
-def tabulated_samples(flow: ConditionalFlow, encoding: torch.Tensor, z: torch.Tensor,
-                      dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def tabulated_samples(
+    flow: ConditionalFlow, encoding: torch.Tensor, z: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Samples ``[B, dim, n]`` and ``log p [B, n]`` via tabulated g inversion, in ``dtype``."""
     return push_base_points(flow, prepare_tabulated(flow, encoding, dtype), z, dtype)
 

@@ -17,8 +17,9 @@ class AttentionBackend(Protocol):
 
     name: str
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
-                           head_dim: Optional[int] = None) -> Optional[str]:
+    def unavailable_reason(
+        self, device: torch.device, dtype: torch.dtype, head_dim: Optional[int] = None
+    ) -> Optional[str]:
         """``None`` when this backend runs for tensors on ``device`` with ``dtype`` (and heads
         of ``head_dim`` channels, when given); else why not, in words."""
 

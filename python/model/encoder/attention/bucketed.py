@@ -69,8 +69,9 @@ class BucketedAttention:
     def __init__(self, policy: Optional[BucketPolicy] = None) -> None:
         self.policy = policy
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
-                           head_dim: Optional[int] = None) -> Optional[str]:
+    def unavailable_reason(
+        self, device: torch.device, dtype: torch.dtype, head_dim: Optional[int] = None
+    ) -> Optional[str]:
         return None
 
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> BucketPlan:

@@ -16,8 +16,9 @@ class PaddedAttention:
 
     name = "padded"
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
-                           head_dim: Optional[int] = None) -> Optional[str]:
+    def unavailable_reason(
+        self, device: torch.device, dtype: torch.dtype, head_dim: Optional[int] = None
+    ) -> Optional[str]:
         return None
 
     def plan(self, seqlens: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:

@@ -26,8 +26,9 @@ def _probe(device: torch.device, dtype: torch.dtype, head_dim: int) -> Optional[
             fmha.memory_efficient_attention(q, q, q, attn_bias=mask)
     except Exception as err:  # NotImplementedError (no operator), or a CUDA error
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        return f"xformers cannot run {dtype} heads of {head_dim} here ({type(err).__name__}: " \
-               f"{first})"
+        return (
+            f"xformers cannot run {dtype} heads of {head_dim} here ({type(err).__name__}: {first})"
+        )
     return None
 
 
@@ -36,8 +37,9 @@ class XformersAttention:
 
     name = "xformers"
 
-    def unavailable_reason(self, device: torch.device, dtype: torch.dtype,
-                           head_dim: Optional[int] = None) -> Optional[str]:
+    def unavailable_reason(
+        self, device: torch.device, dtype: torch.dtype, head_dim: Optional[int] = None
+    ) -> Optional[str]:
         if device.type != "cuda":
             return f"xformers has no kernels for device '{device.type}'"
         if dtype not in (torch.float32, torch.float16, torch.bfloat16):
