@@ -16,8 +16,12 @@ from _training_helpers import make_folder, tiny_config
 from llp_gap_reco.training import TrainConfig, Trainer
 from llp_gap_reco.training.checkpoint import load_checkpoint, own_rng_state
 
+# the killed run uses this process's torch thread count: the float sums, and so the weights,
+# are bit-identical only with the same number of threads
 _RUN = """
 import json, sys
+import torch
+torch.set_num_threads(int(sys.argv[4]))
 from llp_gap_reco.training import TrainConfig, Trainer
 Trainer(sys.argv[1], sys.argv[2], TrainConfig(**json.loads(sys.argv[3]))).run()
 """
@@ -44,7 +48,15 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     cfg = tiny_config(epochs=4, checkpoint_every=3)
     run = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _RUN, folder, str(run), json.dumps(cfg.to_dict())],
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            folder,
+            str(run),
+            json.dumps(cfg.to_dict()),
+            str(torch.get_num_threads()),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
