@@ -58,6 +58,14 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_inference_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that run a model over a folder (predict, evaluate)."""
+    p.add_argument("--batch-size", type=positive, default=256, help="events per model call")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior samples")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def add_predict(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub,
@@ -71,10 +79,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="converted folder")
     p.add_argument("--out", required=True, help="output parquet file")
     p.add_argument("--samples", type=positive, default=512, help="posterior samples per event")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=positive, default=256)
-    p.add_argument("--device", type=device, default="cpu")
-    p.add_argument("--no-progress", action="store_true")
+    add_inference_options(p)
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -102,10 +107,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--corner", type=count, default=3, help="events with a corner plot")
     p.add_argument("--max-events", type=positive, default=None)
-    p.add_argument("--batch-size", type=positive, default=256)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", type=device, default="cpu")
-    p.add_argument("--no-progress", action="store_true")
+    add_inference_options(p)
 
 
 def add_import_seed(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ Parameter names follow the original: ``in_projector.joint_projector.mlp.0``,
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import torch
 import torch.nn.functional as F
@@ -125,15 +125,19 @@ class EncoderStack(nn.Module):
     def __init__(self, layers: list[EncoderLayer], norm: Optional[nn.Module] = None) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
-        self._typed_layers: list[EncoderLayer] = list(layers)  # the same modules, typed
         self.norm = norm
+
+    @property
+    def encoder_layers(self) -> list[EncoderLayer]:
+        """``layers`` as the :class:`EncoderLayer` list it holds (typed view, same modules)."""
+        return [cast(EncoderLayer, layer) for layer in self.layers]
 
     def forward(self, x: torch.Tensor, attend: Attend) -> torch.Tensor:
         dropout_active = self.training and any(
             isinstance(m, nn.Dropout) and m.p > 0 for m in self.modules()
         )
         if torch.is_grad_enabled() or dropout_active:
-            for layer in self._typed_layers:
+            for layer in self.encoder_layers:
                 x = layer(x, attend)
         else:
             x = self._forward_chunked(x, attend)
@@ -144,7 +148,7 @@ class EncoderStack(nn.Module):
         x = x.clone()  # updated in place below; never the caller's tensor
         qkv = x.new_empty(n, 3 * e)
         rows = [slice(i, min(i + self.row_chunk, n)) for i in range(0, n, self.row_chunk)]
-        for layer in self._typed_layers:
+        for layer in self.encoder_layers:
             for r in rows:
                 qkv[r] = layer.qkv(x[r])
             attn = attend(layer.heads(qkv)).reshape(n, e)
