@@ -104,3 +104,21 @@ def test_default_gap_lengths(geometry):
     assert gaps.min() >= 50.0
     assert (gaps < 200).sum() >= 2 * (gaps > 400).sum()
     assert (gaps > 400).sum() > 0
+
+
+def test_dark_noise_follows_each_doms_rate():
+    """Hits per DOM over many windows against rate x window (Poisson, 5 sigma per DOM class)."""
+    from llp_gap_reco.data.simulation.pulses import dark_noise
+
+    rates = np.array([500.0] * 40 + [700.0] * 10 + [0.0] * 5)
+    rng, window_ns, draws = np.random.default_rng(11), 10_000.0, 4000
+    counts = np.zeros(rates.size)
+    for _ in range(draws):
+        dom, t = dark_noise(rng, rates, 100.0, 100.0 + window_ns)
+        assert ((t >= 100.0) & (t < 100.0 + window_ns)).all()
+        counts += np.bincount(dom, minlength=rates.size)
+    for cls in (500.0, 700.0):
+        m = rates == cls
+        expected = cls * window_ns * 1e-9 * draws * m.sum()
+        assert abs(counts[m].sum() - expected) < 5 * np.sqrt(expected)
+    assert counts[rates == 0].sum() == 0

@@ -28,6 +28,13 @@ def events_from_args(
                     run_id=args.run_id, config=getattr(args, "sim_config", None))  # fmt: skip
 
 
+def _longer_dark(s: dict) -> str:
+    """The fractions of events with longer dark stretches, as ``a% / b% / c%``."""
+    return " / ".join(
+        f"{100 * s[k]:.1f}%" for k in sorted(s) if k.startswith("dark_stretch_fraction_")
+    )
+
+
 def print_summary(s: dict, seconds: float) -> None:
     n = s["events"]
     print(f"events                 {n}")
@@ -54,6 +61,7 @@ def print_summary(s: dict, seconds: float) -> None:
         f"direct light (median longest {s['longest_dark_median_m']:.0f} m), "
         f"{100 * s['unlit_stretch_fraction']:.1f}% without any light"
     )
+    print("dark stretch >= 200/300/400 m  " + _longer_dark(s))
     for key in (k for k in s if k.startswith("charge_p95_over_p5_")):
         tag = key.removeprefix("charge_p95_over_p5_")
         print(
@@ -144,6 +152,6 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"background, {bg['events']} muons: stretch >= 100 m without direct light in "
             f"{100 * bg['dark_stretch_fraction']:.1f}%, without any light in "
-            f"{100 * bg['unlit_stretch_fraction']:.1f}%"
+            f"{100 * bg['unlit_stretch_fraction']:.1f}%; >= 200/300/400 m: {_longer_dark(bg)}"
         )
     return 0

@@ -147,9 +147,9 @@ class Simulator:
         truth = {k: float(truth[k]) for k in TRUTH_KEYS}
         pulses, noise_doms, s_seen, direct, losses = self._detect(rng, origin, d, t_origin,
                                                                   tracks)  # fmt: skip
-        end = max(t.s1 for t in tracks)
-        dark = self._longest_dark(origin, d, s_in, end, s_seen[direct])
-        unlit = self._longest_dark(origin, d, s_in, end, s_seen)
+        a, b = self.volume.chord(origin, d)
+        a, b = max(a, s_in), min(b, max(t.s1 for t in tracks))
+        dark, unlit = _longest_stretch(a, b, s_seen[direct]), _longest_stretch(a, b, s_seen)
         return SimulatedEvent(pulses, truth, int(run_id), int(event_id), kind, asym, losses,
                               noise_doms, dark, unlit)  # fmt: skip
 
@@ -166,7 +166,7 @@ class Simulator:
         cfg, geo = self.config, self.geometry
         rel = geo.pos - origin
         s_perp = rel @ d
-        rho = np.sqrt(np.maximum((rel * rel).sum(1) - s_perp**2, 0.0))
+        rho = np.sqrt(np.maximum(np.einsum("ij,ij->i", rel, rel) - s_perp**2, 0.0))
         near = np.flatnonzero(rho < K.MAX_LIGHT_DISTANCE)
         pos, eff = geo.pos[near], self.efficiency[near]
         lights = [track_light(pos, eff, origin, d, t_origin, tracks, self.ice,
@@ -190,7 +190,9 @@ class Simulator:
         seen = (t >= lo) & (t < hi)
         s_seen, direct = s_emit[idx][seen], delay[seen] < K.DIRECT_LIGHT_NS
         noise_dom, noise_t = dark_noise(rng, self.noise_rate, lo, hi)
-        noise_doms = np.setdiff1d(noise_dom, dom[seen]).size
+        lit = np.zeros(len(geo), dtype=bool)
+        lit[dom[seen]] = True
+        noise_doms = np.unique(noise_dom[~lit[noise_dom]]).size
         dom = np.concatenate([dom[seen], noise_dom])
         t = np.concatenate([t[seen], noise_t])
         pulses = photons_to_pulses(rng, dom, t, geo.string, geo.om)
@@ -200,15 +202,14 @@ class Simulator:
         losses = np.column_stack([x, t_origin + s_loss / K.C_VACUUM, e_loss]).reshape(-1, 5)
         return pulses, int(noise_doms), s_seen, direct, losses
 
-    def _longest_dark(
-        self, origin: np.ndarray, d: np.ndarray, s_start: float, s_end: float, s_direct: np.ndarray
-    ) -> float:
-        a, b = self.volume.chord(origin, d)
-        a, b = max(a, s_start), min(b, s_end)
-        if b <= a:
-            return math.nan
-        pts = np.unique(s_direct[(s_direct > a) & (s_direct < b)])
-        return float(np.diff(np.concatenate([[a], pts, [b]])).max())
+
+def _longest_stretch(a: float, b: float, s_points: np.ndarray) -> float:
+    """Longest stretch (m) of ``[a, b]`` between the track coordinates ``s_points``; NaN when
+    ``b <= a`` (the track misses the instrumented volume)."""
+    if b <= a:
+        return math.nan
+    pts = np.sort(s_points[(s_points > a) & (s_points < b)])
+    return float(np.diff(np.concatenate([[a], pts, [b]])).max())
 
 
 class SimulatedEvents:

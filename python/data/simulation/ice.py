@@ -51,10 +51,15 @@ SCATTERING = np.array([
 REFERENCE_Z = (-500.0, 500.0)
 
 _EDGES = TABLE_Z0 + TABLE_DZ * np.arange(ABSORPTION.size + 1)
+#: the bin edges with one far edge on each side, where the edge bins continue
+_FAR = 1e5
+_EDGES_EXT = np.concatenate([[_EDGES[0] - _FAR], _EDGES, [_EDGES[-1] + _FAR]])
 
 
 def _cumulative(coef: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum(coef * TABLE_DZ)])
+    """Integral of the binned ``coef`` from the lower far edge at each of ``_EDGES_EXT``."""
+    inner = np.cumsum(np.concatenate([[coef[0] * _FAR], coef * TABLE_DZ]))
+    return np.concatenate([[0.0], inner, [inner[-1] + coef[-1] * _FAR]])
 
 
 class IceModel:
@@ -67,7 +72,7 @@ class IceModel:
         self._cum_a, self._cum_b = _cumulative(ABSORPTION), _cumulative(SCATTERING)
         lo, hi = REFERENCE_Z
         self.a_ref, self.b_ref = (
-            float(np.diff(np.interp([lo, hi], _EDGES, c))[0] / (hi - lo))
+            float(np.diff(np.interp([lo, hi], _EDGES_EXT, c))[0] / (hi - lo))
             for c in (self._cum_a, self._cum_b)
         )
         self._att_ref = float(pandel_attenuation(PANDEL_LAMBDA, PANDEL_LAMBDA_A))
@@ -79,12 +84,12 @@ class IceModel:
         dz = z2 - z1
         flat = np.abs(dz) < 1.0
         safe = np.where(flat, 1.0, dz)
-        i1, i2, im = (self._bin(z) for z in (z1, z2, 0.5 * (z1 + z2)))
+        im = self._bin(0.5 * (z1 + z2))
         out = []
         for cum, coef in ((self._cum_a, ABSORPTION), (self._cum_b, SCATTERING)):
-            c1 = cum[i1] + (z1 - _EDGES[i1]) * coef[i1]
-            c2 = cum[i2] + (z2 - _EDGES[i2]) * coef[i2]
-            out.append(np.where(flat, coef[im], (c2 - c1) / safe))
+            # the integral of a binned coefficient is piecewise linear between the bin edges
+            diff = np.interp(z2, _EDGES_EXT, cum) - np.interp(z1, _EDGES_EXT, cum)
+            out.append(np.where(flat, coef[im], diff / safe))
         return out[0], out[1]
 
     @staticmethod

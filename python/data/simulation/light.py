@@ -110,7 +110,7 @@ def track_light(dom_pos: np.ndarray, efficiency: np.ndarray, origin: np.ndarray,
     """Continuous-loss light of ``tracks`` at DOMs ``dom_pos [n, 3]`` (efficiency ``[n]``)."""
     rel = dom_pos - origin
     s_perp = rel @ direction
-    rho = np.sqrt(np.maximum((rel * rel).sum(1) - s_perp**2, 0.0))
+    rho = np.sqrt(np.maximum(np.einsum("ij,ij->i", rel, rel) - s_perp**2, 0.0))
     s_c = s_perp - rho / TAN_THETA_C
     s0 = np.array([[t.s0] for t in tracks]).reshape(-1, 1)
     s1 = np.array([[t.s1] for t in tracks]).reshape(-1, 1)
@@ -144,7 +144,7 @@ def cascade_light(dom_pos: np.ndarray, efficiency: np.ndarray, origin: np.ndarra
                   e_loss: np.ndarray, ice: IceModel, acceptance: bool) -> Light:  # fmt: skip
     """Light of cascades of ``e_loss [K]`` GeV at track coordinates ``s_loss [K]``."""
     x = origin[None] + s_loss[:, None] * direction[None]  # [K, 3]
-    full = np.sqrt(((dom_pos[None] - x[:, None]) ** 2).sum(-1))  # [K, n]
+    full = np.sqrt(sum((dom_pos[None, :, i] - x[:, i, None]) ** 2 for i in range(3)))  # [K, n]
     k, j = np.nonzero(full < cascade_radius(e_loss)[:, None])
     vec = dom_pos[j] - x[k]
     dist = full[k, j]

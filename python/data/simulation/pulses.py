@@ -44,10 +44,14 @@ def dark_noise(
     rng: np.random.Generator, rate_hz: np.ndarray, t_start: float, t_end: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dark-noise hits for DOMs with rates ``rate_hz [n]``: ``(dom index [k], time [k] ns)``,
-    uniform in ``[t_start, t_end)``."""
-    counts = rng.poisson(np.asarray(rate_hz) * (t_end - t_start) * 1e-9)
-    dom = np.repeat(np.arange(counts.shape[0]), counts)
-    return dom, rng.uniform(t_start, t_end, dom.shape[0])
+    uniform in ``[t_start, t_end)`` (one Poisson process for the whole detector, each hit
+    assigned to a DOM with probability proportional to its rate)."""
+    cum = np.cumsum(np.asarray(rate_hz, dtype=np.float64))
+    if cum.shape[0] == 0 or cum[-1] <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    total = rng.poisson(cum[-1] * (t_end - t_start) * 1e-9)
+    dom = np.searchsorted(cum, rng.uniform(0.0, cum[-1], total), side="right")
+    return np.minimum(dom, cum.shape[0] - 1), rng.uniform(t_start, t_end, total)
 
 
 def photons_to_pulses(

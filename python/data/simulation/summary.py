@@ -12,6 +12,9 @@ from .events import SimulatedEvent
 TAIL_HIT_DOMS = 300
 #: a stretch of track at least this long without direct light counts as a fake gap, m
 DARK_STRETCH_M = 100.0
+#: longer dark stretches also counted (IceCube strings are ~125 m apart, so a 100 m stretch
+#: without direct light is common on any muon)
+LONGER_DARK_STRETCHES_M = (200.0, 300.0, 400.0)
 #: muon energy bins (GeV at the generation cylinder) for the fixed-energy figures
 ENERGY_BINS = ((1000.0, 1500.0), (5000.0, 15000.0))
 
@@ -68,5 +71,9 @@ def realism_summary(events: Iterable[SimulatedEvent]) -> dict[str, float]:
         "dark_stretch_fraction": float((dark >= DARK_STRETCH_M).mean()) if dark.size else 0.0,
         "longest_dark_median_m": float(np.median(dark)) if dark.size else float("nan"),
         "unlit_stretch_fraction": float((unlit >= DARK_STRETCH_M).mean()) if unlit.size else 0.0,
+        **{
+            f"dark_stretch_fraction_{int(m)}m": float((dark >= m).mean()) if dark.size else 0.0
+            for m in LONGER_DARK_STRETCHES_M
+        },
         **_energy_bin_figures(energy, d, q),
     }

@@ -42,6 +42,12 @@ class InstrumentedVolume:
     z_min: float
     z_max: float
 
+    def __post_init__(self) -> None:
+        self.hull = np.ascontiguousarray(self.hull, dtype=np.float64)
+        #: edge vectors ``[k, 2]`` (corner i to i+1) and outward normals ``[k, 2]``
+        self._edges = np.roll(self.hull, -1, axis=0) - self.hull
+        self._normals = np.column_stack([self._edges[:, 1], -self._edges[:, 0]])
+
     @classmethod
     def from_geometry(cls, geometry: Geometry) -> InstrumentedVolume:
         return cls(
@@ -53,8 +59,7 @@ class InstrumentedVolume:
     def contains(self, points: np.ndarray) -> np.ndarray:
         """bool ``[n]`` for points ``[n, 3]`` (inside or on the boundary)."""
         p = np.asarray(points, dtype=np.float64)
-        a = self.hull
-        e = np.roll(a, -1, axis=0) - a
+        a, e = self.hull, self._edges
         rel = p[:, None, :2] - a[None]
         cross = e[None, :, 0] * rel[..., 1] - e[None, :, 1] * rel[..., 0]
         inside = (cross >= -1e-9).all(axis=1)
@@ -90,9 +95,7 @@ class InstrumentedVolume:
     def chord(self, origin: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
         """``(s_in, s_out)`` of the line ``origin + s * direction`` inside the volume
         (``s_in > s_out`` when it misses)."""
-        a = self.hull
-        e = np.roll(a, -1, axis=0) - a
-        normal = np.column_stack([e[:, 1], -e[:, 0]])  # outward for a counter-clockwise hull
+        a, normal = self.hull, self._normals  # outward for a counter-clockwise hull
         num = ((a - origin[:2]) * normal).sum(1)
         den = (direction[:2] * normal).sum(1)
         lo, hi = -np.inf, np.inf
