@@ -188,6 +188,19 @@ def test_simulated_folder_resume_matches_uninterrupted(tmp_path, monkeypatch):
     )
 
 
+def test_simulated_folder_with_two_workers_equals_one(tmp_path, monkeypatch):
+    import llp_gap_reco.data.parquet.simulated as sim_mod
+
+    monkeypatch.setattr(sim_mod, "_CHUNK", 15)  # 4 chunks over 2 workers, 3 files
+    kw = dict(seed=4, events_per_file=20, progress=False)
+    one = write_simulated_folder(str(tmp_path / "one"), 60, **kw)
+    two = write_simulated_folder(str(tmp_path / "two"), 60, workers=2, **kw)
+    assert [f["name"] for f in one["files"]] == [f["name"] for f in two["files"]]
+    for f in one["files"]:
+        a = pq.read_table(str(tmp_path / "one" / f["name"]))
+        assert a.num_rows == 20 and a.equals(pq.read_table(str(tmp_path / "two" / f["name"])))
+
+
 def test_original_list_of_lists_files_decode(tmp_path):
     out = str(tmp_path / "orig")
     events = write_original_folder(out)

@@ -126,7 +126,10 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     rec = cal.training["calibration"]
     assert rec["n_events"] == 300 and rec["data"] == folder
     assert cal.flow.base_temperature == pytest.approx(rec["temperature"])
+    assert cal.flow.temperature_weights is not None  # 300 events: the width per event too
+    assert rec["event_temperature"]["n_events"] == 300
     assert load_bundle(src).flow.base_temperature == 1.0  # input untouched
+    assert load_bundle(src).flow.temperature_weights is None
     # the fitted width brings the coverage curve closer to nominal on these events
     lv = np.asarray(rec["levels"])
     err = lambda c: float(np.mean((np.asarray(c) - lv) ** 2))  # noqa: E731

@@ -21,9 +21,18 @@ def run(args: argparse.Namespace) -> int:
     checks.output_file(args.out)
     bundle = load_bundle(args.model, device=args.device)
     cal = calibrate_bundle(
-        bundle, args.data, max_events=args.max_events, n_samples=args.samples, seed=args.seed
+        bundle,
+        args.data,
+        max_events=args.max_events,
+        n_samples=args.samples,
+        seed=args.seed,
+        event_temperature=not args.global_only,
     )
     path = save_bundle(bundle, args.out)
+    ev = cal.event_temperature
+    if ev:
+        p5, p50, p95 = ev["factor_p5_p50_p95"]
+        print(f"event-dependent width factor: {p5:.3f} / {p50:.3f} / {p95:.3f} (p5 / p50 / p95)")
     print(f"base temperature {cal.temperature:.3f} from {cal.n_events} events")
     print("nominal  " + " ".join(f"{v:5.2f}" for v in cal.levels))
     print("T = 1    " + " ".join(f"{v:5.3f}" for v in cal.coverage_before))

@@ -181,15 +181,21 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
         sub,
         "calibrate",
         help="fit the posterior width (base temperature) of a model",
-        description="Fit the flow's base temperature T on a labeled folder the model "
-        "was not trained on (least squares of the HDR coverage at 0.1..0.9) and write a "
-        "new bundle. `train` does this on its validation events already; use this for "
-        "imported models.",
+        description="Fit the flow's posterior width on a labeled folder the model was not "
+        "trained on and write a new bundle: a width per event from its encoding (maximum "
+        "likelihood of the truths), then the base temperature T on top (least squares of "
+        "the HDR coverage at 0.1..0.9). `train` does this on its validation events already; "
+        "use this for imported models.",
     )
     p.add_argument("--model", required=True, help="model bundle (.pt) with a flow")
     p.add_argument("--data", required=True, help="labeled converted folder (not trained on)")
     p.add_argument("--out", required=True, help="calibrated bundle to write")
     p.add_argument("--max-events", type=positive, default=4000)
     p.add_argument("--samples", type=positive, default=256, help="posterior samples per event")
+    p.add_argument(
+        "--global-only",
+        action="store_true",
+        help="one base temperature for all events (no event-dependent width)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", type=device, default="cpu")

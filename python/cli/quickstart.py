@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import pathlib
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from ..core.atomic import atomic_write_json
@@ -45,6 +47,10 @@ DEFAULT_STEPS = 8000
 STEPS_PER_S = {"flow": 30.0, "mse": 40.0}
 #: seconds per 1,000 events of the other stages (simulate, predict, tray, evaluate), same CPU
 OTHER_S_PER_1000_EVENTS = {"simulate": 1.0, "test": 45.0}
+
+
+#: processes that simulate the folders (the folders do not depend on it)
+SIMULATION_WORKERS = 2
 
 
 def _complete_folder(path: pathlib.Path) -> bool:
@@ -73,12 +79,50 @@ def _simulate(out: pathlib.Path, args: argparse.Namespace) -> tuple[pathlib.Path
             resume=True,
             run_id=seed,
             progress=True,
+            workers=SIMULATION_WORKERS,
         )
     return out / "data" / "train", out / "data" / "test"
 
 
+def _train_models(
+    data: pathlib.Path, out: pathlib.Path, args: argparse.Namespace, device: str
+) -> dict[str, tuple[pathlib.Path, dict[str, Any]]]:
+    """The flow model and the MSE baseline: ``{loss: (bundle, what it got)}``.
+
+    On CPU the two train side by side in two processes of one torch thread each, so each model
+    is bit-identical on any CPU with the same torch build; on a GPU one after the other.
+    """
+    runs = {loss: out / "runs" / loss for loss in ("flow", "mse")}
+    if device != "cpu":
+        return {loss: _train(data, run, args, device, loss) for loss, run in runs.items()}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(runs), mp_context=context) as pool:
+        futures = {
+            loss: pool.submit(_train_on_one_thread, data, run, args, loss, loss == "flow")
+            for loss, run in runs.items()
+        }
+        return {loss: future.result() for loss, future in futures.items()}
+
+
+def _train_on_one_thread(
+    data: pathlib.Path, run: pathlib.Path, args: argparse.Namespace, loss: str, progress: bool
+) -> tuple[pathlib.Path, dict[str, Any]]:
+    """:func:`_train` on CPU with one torch thread (a worker process of :func:`_train_models`;
+    only the flow's worker shows a progress bar)."""
+    import torch
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING)
+    return _train(data, run, args, "cpu", loss, progress=progress)
+
+
 def _train(
-    data: pathlib.Path, run: pathlib.Path, args: argparse.Namespace, device: str, loss: str
+    data: pathlib.Path,
+    run: pathlib.Path,
+    args: argparse.Namespace,
+    device: str,
+    loss: str,
+    progress: bool = True,
 ) -> tuple[pathlib.Path, dict[str, Any]]:
     """Train one model for ``args.steps`` steps; returns its bundle and what it got."""
 
@@ -87,7 +131,11 @@ def _train(
         print(f"{model}: exists, reused")
         return model, json.loads(record_path.read_text())
     cfg = quick_config(
-        device=device, seed=args.seed, loss=loss, **step_budget(args.steps, args.max_minutes)
+        device=device,
+        seed=args.seed,
+        loss=loss,
+        progress=progress,
+        **step_budget(args.steps, args.max_minutes),
     )
     t0 = time.perf_counter()
     result = train(data, run, cfg, resume=(run / "checkpoints").exists())
@@ -202,8 +250,8 @@ def run(args: argparse.Namespace) -> int:
     train_dir, test_dir = _simulate(out, args)
 
     _stage(f"2/5 train the flow model and the MSE baseline ({args.steps:,} steps each)")
-    model, flow_budget = _train(train_dir, out / "runs" / "flow", args, device, "flow")
-    baseline, mse_budget = _train(train_dir, out / "runs" / "mse", args, device, "mse")
+    trained = _train_models(train_dir, out, args, device)
+    (model, flow_budget), (baseline, mse_budget) = trained["flow"], trained["mse"]
 
     _stage("3/5 reconstruct the test set")
 

@@ -1,4 +1,5 @@
-"""Calibration of the posterior width on validation events: one base temperature ``T``.
+"""Calibration of the posterior width on validation events: an event-dependent width, then one
+base temperature ``T`` on top of it (:func:`calibrate_flow`).
 
 A flow trained by maximum likelihood for minutes can end slightly over- or under-dispersed on
 unseen events (the HDR coverage of short CPU runs moved between 59% and 72% at 68% nominal).
@@ -9,6 +10,10 @@ levels 0.1, 0.2, ..., 0.9; a 13-point grid on ``[t_min, t_max]``, then 25 points
 between the best one's neighbours; the flow's tables are built twice, the samples pushed 38
 times). It needs events the model was not trained on: the trainer uses its validation files;
 the test set used to judge the model must stay apart.
+
+One ``T`` puts the overall coverage on target but can leave event classes off (dim events
+under-covered, bright ones over-covered); :mod:`.event_temperature` first fits a width per
+event from its encoding, and ``T`` then sets the overall level.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
 from ..model.flow.summary import prepare_tabulated, push_base_points
 from .coverage import coverage_curve, hdr_rank
+from .event_temperature import MIN_EVENTS, fit_event_temperature
 from .predictions import batches
 
 logger = logging.getLogger(__name__)
@@ -45,6 +51,8 @@ class Calibration:
     coverage_before: list[float] = field(default_factory=list)  # observed at T = 1
     coverage_after: list[float] = field(default_factory=list)  # observed at the fitted T
     samples_per_event: int = 0
+    #: the event-dependent width fitted before ``temperature`` (empty: none)
+    event_temperature: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,7 +69,8 @@ def hdr_ranks(
     chunk_size: int = 500,
 ) -> np.ndarray:
     """HDR ranks of the truths ``[len(temperatures), B]`` under ``flow`` at each base
-    temperature (default: the flow's own), each event from its own ``n_samples`` standard-normal
+    temperature (default: the flow's own; times each event's factor when the flow has an
+    event-dependent width), each event from its own ``n_samples`` standard-normal
     base points (shared points would make the Monte Carlo errors of all events move together:
     with 256 shared points the coverage at 68% moved by 5 points between two draws). The same
     points serve every temperature, and the g tables are built once per chunk of events; the
@@ -79,7 +88,7 @@ def hdr_ranks(
             ).to(enc.device)
             prepared = prepare_tabulated(flow, enc, dtype)
             for i, t in enumerate(temps):
-                lt = flow.log_base(z_truth, t) + log_jac
+                lt = flow.log_base(z_truth, flow.temperature(enc, base=t)) + log_jac
                 _, lp = push_base_points(flow, prepared, z, dtype, t)
                 out[i, s : s + chunk_size] = hdr_rank(lp.cpu(), lt.cpu())
     return out
@@ -148,6 +157,37 @@ def collect_encodings(
     return torch.cat(encs)[:max_events], torch.cat(truths)[:max_events]
 
 
+def calibrate_flow(
+    flow: ConditionalFlow,
+    encoding: torch.Tensor,
+    truth: torch.Tensor,
+    event_temperature: bool = True,
+    n_samples: int = 256,
+    seed: int = 0,
+) -> Calibration:
+    """Calibrate ``flow`` in place on held-out events: with ``event_temperature``, first the
+    event-dependent width (:func:`~.event_temperature.fit_event_temperature`), then the base
+    temperature on top of it (:func:`fit_temperature`); otherwise the base temperature alone
+    (a previous event-dependent width is cleared)."""
+    record: dict = {}
+    flow.set_temperature_weights(None)
+    if event_temperature and encoding.shape[0] < MIN_EVENTS:
+        logger.warning(
+            "calibration: %d events are too few for an event-dependent width (at least %d); "
+            "one temperature for all events",
+            encoding.shape[0],
+            MIN_EVENTS,
+        )
+    elif event_temperature:
+        fit = fit_event_temperature(flow, encoding, truth)
+        flow.set_temperature_weights(fit.weights)
+        record = fit.summary()
+    cal = fit_temperature(flow, encoding, truth, n_samples=n_samples, seed=seed)
+    cal.event_temperature = record
+    flow.base_temperature = cal.temperature
+    return cal
+
+
 def calibrate_bundle(
     bundle: ModelBundle,
     data: Union[str, os.PathLike, list],
@@ -155,16 +195,16 @@ def calibrate_bundle(
     n_samples: int = 256,
     seed: int = 0,
     batch_size: int = 256,
+    event_temperature: bool = True,
 ) -> Calibration:
-    """Fit and set the base temperature of a flow ``bundle`` on a labeled converted folder
-    (or list of files) the model was not trained on; records it in ``bundle.training``."""
+    """Fit and set the posterior width of a flow ``bundle`` (see :func:`calibrate_flow`) on a
+    labeled converted folder (or list of files) the model was not trained on; records it in
+    ``bundle.training``."""
 
     if bundle.kind != "flow":
         raise BundleError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
     it, _ = batches(bundle, data, batch_size, targets=True)
     enc, truth = collect_encodings(bundle.encode, it, max_events)
-    flow = bundle.flow_head
-    cal = fit_temperature(flow, enc, truth, n_samples=n_samples, seed=seed)
-    flow.base_temperature = cal.temperature
+    cal = calibrate_flow(bundle.flow_head, enc, truth, event_temperature, n_samples, seed)
     bundle.training = dict(bundle.training or {}, calibration=dict(cal.to_dict(), data=str(data)))
     return cal

@@ -90,6 +90,7 @@ def evaluate(
         "summary_90": threshold_coverage(a["logp_truth"][ok], a["t90"][ok]),
         "samples_per_event": coverage_samples,
         "base_temperature": float(getattr(bundle.flow, "base_temperature", 1.0)),
+        "event_temperature": getattr(bundle.flow, "temperature_weights", None) is not None,
     }
     figures = {
         "errors": plots.plot_errors(errors, out_dir / "errors.png").name,

@@ -83,7 +83,8 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         f"From the summary thresholds: 68% region holds the truth in {_fmt(cov['summary_68'])},"
         f" 90% region in {_fmt(cov['summary_90'])} of events.",
         f"Base temperature of the flow: {_fmt(cov.get('base_temperature', 1.0))}"
-        " (1: uncalibrated; else fitted on the training run's validation events).",
+        " (1: uncalibrated; else fitted on the training run's validation events)"
+        + ("; times a width per event from its encoding." if cov.get("event_temperature") else "."),
         "",
         "| nominal | observed | std. error |",
         "|---|---|---|",

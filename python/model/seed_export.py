@@ -91,15 +91,17 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
             )
     if set(cfg["flow_defs"]) - set("gt"):
         raise SeedExportError(f"flow_defs={cfg['flow_defs']!r}: only g and t layers export")
-    if cfg["base_temperature"] != 1.0:
+    per_event = cfg.get("temperature_weights") is not None
+    if cfg["base_temperature"] != 1.0 or per_event:
+        what = f"base temperature {cfg['base_temperature']:.4g}" + (
+            ", event-dependent width" if per_event else ""
+        )
         if not drop_calibration:
             raise SeedExportError(
-                f"the flow is calibrated (base temperature {cfg['base_temperature']:.4g}); the "
-                "original flow has a unit base. Pass --drop-calibration to export it uncalibrated"
+                f"the flow is calibrated ({what}); the original flow has a unit base. Pass "
+                "--drop-calibration to export it uncalibrated"
             )
-        logger.warning(
-            "dropping the calibration (base temperature %.4g -> 1)", cfg["base_temperature"]
-        )
+        logger.warning("dropping the calibration (%s -> unit base)", what)
 
 
 def _check_point(bundle: ModelBundle) -> float:

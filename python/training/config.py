@@ -59,6 +59,8 @@ class TrainConfig:
     #: after training, fit the flow's base temperature on up to ``calibration_events``
     #: validation events (``evaluation.calibration``); False keeps T = 1
     calibrate: bool = True
+    #: calibration also fits a width per event from its encoding (``evaluation.event_temperature``)
+    event_temperature: bool = True
     calibration_events: int = 5000
     #: "bf16", "fp16" or "none"; autocast is used on CUDA only
     amp: str = "bf16"

@@ -9,7 +9,7 @@ import math
 import pathlib
 from typing import Any, Optional
 
-from ..evaluation.calibration import collect_encodings, fit_temperature
+from ..evaluation.calibration import calibrate_flow, collect_encodings
 from ..model.bundle import ModelBundle, save_bundle
 from ..model.flow import ConditionalFlow
 from .build import RunParts, make_loader
@@ -30,20 +30,23 @@ def best_model(parts: RunParts) -> GapRecoModel:
 
 
 def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
-    """Fit the base temperature of ``model``'s flow on every validation file (in place; on
-    this process alone). Returns the calibration record, or ``{"skipped": reason}`` (the
-    temperature then stays 1)."""
+    """Fit the posterior width of ``model``'s flow (the event-dependent width when the config
+    asks for it, then the base temperature) on every validation file (in place; on this process
+    alone). Returns the calibration record, or ``{"skipped": reason}`` (the width then stays
+    1)."""
     setup, flow = parts.setup, model.head
     if not isinstance(flow, ConditionalFlow):
         raise TypeError(f"only a flow has a width to calibrate, not a {type(flow).__name__}")
     loader = make_loader(setup, setup.val_files, "calibration")
     try:
         enc, truth = collect_encodings(model.encode, loader, setup.config.calibration_events)
-        cal = fit_temperature(flow, enc, truth, seed=setup.config.seed)
+        cal = calibrate_flow(
+            flow, enc, truth, event_temperature=setup.config.event_temperature,
+            seed=setup.config.seed,
+        )  # fmt: skip
     except ValueError as err:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)
         return {"skipped": str(err)}
-    flow.base_temperature = cal.temperature
     i70 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
     logger.info(
         "calibration on %d validation events: base temperature %.3f; coverage at "

@@ -64,11 +64,38 @@ def render(report: dict, source: str, command: str) -> str:
         f"| same, prior (constant guess) | {_median_3d(report, 'prior')} |",
         f"| truth inside the 68% / 90% highest-density region | {100 * cov['summary_68']:.1f}% / "
         f"{100 * cov['summary_90']:.1f}% |",
-        f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'} |",
+        f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'}"
+        f"{' x a width per event' if cov.get('event_temperature') else ''} |",
         f"| training of the flow | {_budget(report, 'flow')} |",
         f"| training of the MSE baseline | {_budget(report, 'mse_baseline')} |",
     ]
+    lines += _conditional(cov.get("conditional") or {})
     return "\n".join(lines)
+
+
+#: README labels of the conditional-coverage variables
+CONDITIONAL_LABELS = {
+    "n_doms": "hit DOMs",
+    "gap_length": "true gap length [m]",
+    "cos_zenith": "true cos(zenith)",
+    "total_charge": "total charge [PE]",
+}
+
+
+def _conditional(conditional: dict) -> list[str]:
+    """Per quintile of each variable: its range and the 68% / 90% HDR coverage (percent)."""
+    if not conditional:
+        return []
+    lines = ["", "Truth inside the 68% / 90% region per quintile (`coverage.conditional`):", ""]
+    lines += ["| quintile of | 1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|"]
+    for var, bins in conditional.items():
+        label = CONDITIONAL_LABELS.get(var, var)
+        ranges = " | ".join(f"{b['lo']:.3g}-{b['hi']:.3g}" for b in bins)
+        cover = " | ".join(
+            f"{100 * b['observed_68']:.0f}% / {100 * b['observed_90']:.0f}%" for b in bins
+        )
+        lines += [f"| {label} | {ranges} |", f"| coverage | {cover} |"]
+    return lines
 
 
 def _markers(name: str) -> tuple[str, str]:

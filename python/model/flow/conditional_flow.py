@@ -53,6 +53,9 @@ class ConditionalFlow(nn.Module):
         base_temperature: width ``T`` of the base Gaussian, ``N(0, T^2 I)``: 1 in training and
             in the original model; a calibrated bundle stores the ``T`` fitted on validation
             events (``evaluation.calibration``), ``T > 1`` widening every posterior.
+        temperature_weights: ``[bias, w_1 .. w_D]`` of an event-dependent width: event ``i``
+            has temperature ``base_temperature * exp(bias + w . encoding_i)``
+            (``evaluation.event_temperature``); ``None``: the same ``T`` for every event.
         dtype: parameter dtype, ``"float64"`` (training, as the original) or ``"float32"``.
     """
 
@@ -76,6 +79,7 @@ class ConditionalFlow(nn.Module):
         label_scale: Optional[Sequence[float]] = None,
         dtype: Union[str, torch.dtype] = "float64",
         base_temperature: float = 1.0,
+        temperature_weights: Optional[Sequence[float]] = None,
     ) -> None:
         super().__init__()
         self.flow_defs = flow_defs
@@ -89,6 +93,8 @@ class ConditionalFlow(nn.Module):
         self.base_temperature = float(base_temperature)
         if not (math.isfinite(self.base_temperature) and self.base_temperature > 0):
             raise ValueError(f"base_temperature must be finite and > 0, got {base_temperature!r}")
+        self.temperature_weights: Optional[torch.Tensor] = None
+        self.set_temperature_weights(temperature_weights)
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -150,6 +156,11 @@ class ConditionalFlow(nn.Module):
             "label_scale": [float(v) for v in self.label_scale],
             "dtype": _dtype_name(self.dtype),
             "base_temperature": self.base_temperature,
+            "temperature_weights": (
+                None
+                if self.temperature_weights is None
+                else [float(v) for v in self.temperature_weights]
+            ),
         }
 
     @classmethod
@@ -177,6 +188,38 @@ class ConditionalFlow(nn.Module):
             raise ValueError("this flow was built with label_standardization=False")
         self.label_offset.copy_(torch.as_tensor(offset, dtype=torch.float64))
         self.label_scale.copy_(torch.as_tensor(scale, dtype=torch.float64))
+
+    def set_temperature_weights(self, weights: Optional[Sequence[float]]) -> None:
+        """Set (``[bias, w_1 .. w_D]``) or clear (``None``) the event-dependent width."""
+        if weights is None:
+            self.temperature_weights = None
+            return
+        w = torch.as_tensor(weights, dtype=torch.float64).flatten()
+        if w.shape != (self.conditional_input_dim + 1,) or not bool(torch.isfinite(w).all()):
+            raise ValueError(
+                f"temperature_weights must be {self.conditional_input_dim + 1} finite numbers "
+                f"(bias, then one per encoding channel), got shape {tuple(w.shape)}"
+            )
+        self.temperature_weights = w
+
+    def event_factor(self, encoding: torch.Tensor) -> Optional[torch.Tensor]:
+        """``exp(bias + w . encoding)`` ``[B]`` (float64) of the event-dependent width, or
+        ``None`` when the flow has one width for all events."""
+        w = self.temperature_weights
+        if w is None:
+            return None
+        w = w.to(encoding.device)
+        return torch.exp(w[0] + encoding.to(torch.float64) @ w[1:])
+
+    def temperature(
+        self, encoding: torch.Tensor, base: Optional[float] = None
+    ) -> Union[float, torch.Tensor]:
+        """Base-distribution width of each event: ``base`` (default: the flow's
+        ``base_temperature``) times the event factor, ``[B]`` in the flow dtype; a float when
+        the flow has one width for all events."""
+        t = self.base_temperature if base is None else float(base)
+        factor = self.event_factor(encoding)
+        return t if factor is None else (t * factor).to(self.dtype)
 
     # ------------------------------------------------------------------ parameters
     def flow_parameters(self, encoding: torch.Tensor) -> torch.Tensor:
@@ -262,7 +305,7 @@ class ConditionalFlow(nn.Module):
                 f"x must be [B, ..., {self.dim}] with B = {encoding.shape[0]}, got {tuple(x.shape)}"
             )
         z, log_jac = self.base_point(x, encoding)
-        return self.log_base(z) + log_jac
+        return self.log_base(z, self.temperature(encoding)) + log_jac
 
     def base_point(
         self, x: torch.Tensor, encoding: torch.Tensor
@@ -273,21 +316,30 @@ class ConditionalFlow(nn.Module):
         z, logdet = self.to_base(self._standardize(x.to(self.dtype)), layers)
         return z, logdet - self._log_scale()
 
-    def log_base(self, z: torch.Tensor, temperature: Optional[float] = None) -> torch.Tensor:
-        """``log N(z; 0, T^2 I)`` of base points ``[..., dim] -> [...]`` (``T``: the flow's
-        base temperature unless given)."""
-        t = self.base_temperature if temperature is None else float(temperature)
-        return -0.5 * (z**2).sum(-1) / t**2 - self.dim * (math.log(t) + 0.5 * math.log(2 * math.pi))
+    def log_base(
+        self, z: torch.Tensor, temperature: Union[None, float, torch.Tensor] = None
+    ) -> torch.Tensor:
+        """``log N(z; 0, T^2 I)`` of base points ``[B, ..., dim] -> [B, ...]``; ``T``: a float,
+        one per event ``[B]``, or the flow's base temperature when not given."""
+        half_log_2pi = 0.5 * math.log(2 * math.pi)
+        if isinstance(temperature, torch.Tensor):
+            t = temperature.to(z.dtype)
+            t = t.reshape(t.shape + (1,) * (z.dim() - 1 - t.dim()))
+            return -0.5 * (z**2).sum(-1) / t**2 - self.dim * (torch.log(t) + half_log_2pi)
+        s = self.base_temperature if temperature is None else float(temperature)
+        return -0.5 * (z**2).sum(-1) / s**2 - self.dim * (math.log(s) + half_log_2pi)
 
     def sample_base(
         self, z: torch.Tensor, encoding: torch.Tensor, tol: Optional[float] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Push standard-normal points ``z [B, n, dim]`` (scaled by the base temperature) through
-        the flow: samples in label units and their ``log p`` ``[B, n]``."""
+        """Push standard-normal points ``z [B, n, dim]`` (scaled by each event's temperature)
+        through the flow: samples in label units and their ``log p`` ``[B, n]``."""
         layers = self.layer_parameters(self.flow_parameters(encoding))
-        z = z.to(self.dtype) * self.base_temperature
+        t = self.temperature(encoding)
+        scale = t[:, None, None] if isinstance(t, torch.Tensor) else t
+        z = z.to(self.dtype) * scale
         x_std, logdet = self.from_base(z, layers, tol)
-        return self._unstandardize(x_std), self.log_base(z) - logdet - self._log_scale()
+        return self._unstandardize(x_std), self.log_base(z, t) - logdet - self._log_scale()
 
     def sample(
         self,

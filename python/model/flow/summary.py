@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -124,39 +124,53 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
     )
 
 
+class Prepared(NamedTuple):
+    """What :func:`push_base_points` needs of a batch of events (see :func:`prepare_tabulated`)."""
+
+    batch_size: int
+    #: per-event ``(offset, TabulatedInverse | TParams)`` from the base outward
+    layers: list
+    #: the event factor of the base width ``[B]`` (``None``: one width for all events)
+    event_factor: Optional[torch.Tensor]
+
+
 def prepare_tabulated(
     flow: ConditionalFlow, encoding: torch.Tensor, dtype: torch.dtype
-) -> tuple[int, list]:
-    """``(B, layers)`` for :func:`push_base_points`: per-event
-    ``(offset, TabulatedInverse | TParams)`` from the base outward. Building the g tables is
-    most of the work; reuse them for several sets of base points."""
+) -> Prepared:
+    """The per-event layers for :func:`push_base_points` (the g tables built once; building them
+    is most of the work, so reuse them for several sets of base points) and the event factor of
+    the base width."""
     theta = flow.flow_parameters(encoding).to(dtype)
     layers = [
         (offset, TabulatedInverse(layer) if isinstance(layer, GParams) else layer)
         for offset, layer in flow.layer_parameters(theta)
     ]
-    return theta.shape[0], layers
+    factor = flow.event_factor(encoding)
+    return Prepared(theta.shape[0], layers, None if factor is None else factor.to(dtype))
 
 
 def push_base_points(
     flow: ConditionalFlow,
-    prepared: tuple[int, list],
+    prepared: Prepared,
     z: torch.Tensor,
     dtype: torch.dtype,
     temperature: Optional[float] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Standard-normal base points, shared ``[n, dim]`` or per event ``[B, n, dim]``, scaled by
-    the base temperature (the flow's unless given) -> samples ``[B, dim, n]`` (label units) and
-    ``log p [B, n]``."""
-    b, layers = prepared
+    the base temperature (the flow's unless given) times each event's factor -> samples
+    ``[B, dim, n]`` (label units) and ``log p [B, n]``."""
+    b, layers, factor = prepared
     n = z.shape[-2]
-    t = flow.base_temperature if temperature is None else float(temperature)
-    z = z.to(dtype) * t  # standard normal -> N(0, T^2)
-    if z.dim() == 2:
-        y = z.T.unsqueeze(0).expand(b, -1, -1)  # [B, dim, n]
-    else:
+    t0 = flow.base_temperature if temperature is None else float(temperature)
+    t: Union[float, torch.Tensor] = t0 if factor is None else t0 * factor
+    if isinstance(t, torch.Tensor):  # one width per event: per-event points
+        z = z.to(dtype).expand(b, n, z.shape[-1]) * t[:, None, None]
         y = z.transpose(1, 2)
-    log_p = flow.log_base(z, t).expand(b, n)
+        log_p = flow.log_base(z, t)
+    else:
+        z = z.to(dtype) * t  # standard normal -> N(0, T^2)
+        y = z.T.unsqueeze(0).expand(b, -1, -1) if z.dim() == 2 else z.transpose(1, 2)
+        log_p = flow.log_base(z, t).expand(b, n)
     for offset, layer in layers:
         if isinstance(layer, TabulatedInverse):
             y, log_det = layer.from_base(y)
