@@ -59,6 +59,27 @@ def test_quickstart_runs_end_to_end_at_toy_size(tmp_path, capsys):
     assert all(f.stat().st_size > 1000 for f in figures)
     assert pq.read_metadata(out / "predictions.parquet").num_rows == 60
 
+    # the flow trained in its one-thread worker process is the model a direct one-thread
+    # training with the same seed gives (bit for bit)
+    from llp_gap_reco.bundle import load_bundle
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = quick_config(device="cpu", seed=3, progress=False, calibrate=False,
+                           **step_budget(STEPS, 60.0))  # fmt: skip
+        direct = train(out / "data" / "train", tmp_path / "direct", cfg)
+    finally:
+        torch.set_num_threads(torch_threads)
+    bundle = load_bundle(out / "runs" / "flow" / "model.pt")
+    mine = {**{f"e.{k}": v for k, v in bundle.encoder.state_dict().items()},
+            **{f"h.{k}": v for k, v in bundle.head.state_dict().items()}}  # fmt: skip
+    other = load_bundle(direct.bundle_path)
+    ref = {**{f"e.{k}": v for k, v in other.encoder.state_dict().items()},
+           **{f"h.{k}": v for k, v in other.head.state_dict().items()}}  # fmt: skip
+    assert mine.keys() == ref.keys()
+    assert all(torch.equal(mine[k], ref[k]) for k in mine)
+
     try:
         from icecube import dataio, icetray
     except ImportError:

@@ -249,7 +249,7 @@ def _quickstart(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-minutes",
         type=minutes,
-        default=5.5,
+        default=10.0,
         help="safety stop: wall-clock limit of each training (reported loudly when "
         "it triggers; the step count is the budget)",
     )

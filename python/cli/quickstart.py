@@ -40,13 +40,16 @@ from . import checks
 logger = logging.getLogger(__name__)
 
 #: optimiser steps of each model (flow and MSE baseline) in the default quickstart
-DEFAULT_STEPS = 8000
-#: step rates of the quick model on an idle 2-core CPU (steps/s, batch 32), for the expected
-#: duration printed at the start (the run itself never depends on them): flow from the training
-#: benchmark (965 events/s), the MSE baseline's steps take 0.75 of a flow step's CPU time
-STEPS_PER_S = {"flow": 30.0, "mse": 40.0}
-#: seconds per 1,000 events of the other stages (simulate, predict, tray, evaluate), same CPU
-OTHER_S_PER_1000_EVENTS = {"simulate": 1.0, "test": 45.0}
+DEFAULT_STEPS = 5000
+#: step rates of the quick model on an idle 2-core CPU (steps/s, batch 32, validation passes
+#: included), the two trainings side by side on one torch thread each, for the expected
+#: duration printed at the start (the run itself never depends on them)
+STEPS_PER_S = {"flow": 10.5, "mse": 13.0}
+#: seconds of the flow's width calibration after its training
+CALIBRATION_S = 45.0
+#: seconds per 1,000 events of the other stages on the same CPU: simulate (two processes) and
+#: the test stages (predict, the tray, evaluate)
+OTHER_S_PER_1000_EVENTS = {"simulate": 1.8, "test": 25.0}
 
 
 #: processes that simulate the folders (the folders do not depend on it)
@@ -190,7 +193,7 @@ def step_budget(steps: int, max_minutes: float) -> dict[str, Any]:
 
 def expected_minutes(args: argparse.Namespace) -> float:
     """Expected duration of the whole run on an idle 2-core CPU (minutes)."""
-    train_s = sum(args.steps / rate for rate in STEPS_PER_S.values())
+    train_s = max(args.steps / rate for rate in STEPS_PER_S.values()) + CALIBRATION_S
     other_s = (
         OTHER_S_PER_1000_EVENTS["simulate"] * (args.train_events + args.test_events)
         + OTHER_S_PER_1000_EVENTS["test"] * (args.test_events + args.i3_events)

@@ -26,7 +26,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 README = HERE.parents[1] / "README.md"
 SECTIONS = {
     "quickstart": (HERE / "quickstart" / "report.json", "make quickstart"),
-    "physics": (HERE / "physics" / "report.json", "the physics-bar commands above"),
+    "physics": (HERE / "physics" / "report.json", "`resources/reports/physics_run.sh`"),
 }
 
 
