@@ -132,6 +132,12 @@ def evaluate(
             k: bundle.training.get(k)
             for k in ("elapsed_s", "epochs_run", "best_val_loss", "global_step", "calibration")
         },
+        "baseline_training": None
+        if base is None
+        else {
+            k: (base.training or {}).get(k)
+            for k in ("elapsed_s", "epochs_run", "best_val_loss", "global_step")
+        },
     }
     write_report(out_dir, report)
     logger.info("evaluation report in %s", out_dir)

@@ -43,8 +43,8 @@ def _budget(report: dict, name: str) -> str:
         stop = " (safety stop)" if b.get("safety_stop_triggered") else ""
         minutes = b["seconds"] / 60
         return f"{b['steps_done']:,} of {b['steps_requested']:,} steps, {minutes:.1f} min{stop}"
-    t = report.get("training") if name == "flow" else None
-    if t:
+    t = report.get("training" if name == "flow" else "baseline_training")
+    if t and t.get("global_step") is not None:
         return f"{t.get('global_step', '?'):,} steps, {t.get('elapsed_s', 0) / 60:.1f} min"
     return "not recorded"
 
