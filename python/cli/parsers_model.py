@@ -184,7 +184,7 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
         description="Fit the flow's posterior width on a labeled folder the model was not "
         "trained on and write a new bundle: a width per event from its encoding (maximum "
         "likelihood of the truths), then the base temperature T on top (least squares of "
-        "the HDR coverage at 0.1..0.9). `train` does this on its validation events already; "
+        "the HDR coverage at 68% and 90%). `train` does this on its validation events already; "
         "use this for imported models.",
     )
     p.add_argument("--model", required=True, help="model bundle (.pt) with a flow")

@@ -102,6 +102,11 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
                 "--drop-calibration to export it uncalibrated"
             )
         logger.warning("dropping the calibration (%s -> unit base)", what)
+    if cfg.get("gap_prior") is not None:
+        logger.warning(
+            "the flow was trained with a flat gap-length prior: the original code's moments "
+            "(marginal_moments) will be those of that posterior, not weighted back"
+        )
 
 
 def _check_point(bundle: ModelBundle) -> float:

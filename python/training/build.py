@@ -18,9 +18,12 @@ from ..data.parquet import LoaderConfig, PackedLoader, compute_normalization, sp
 from ..data.parquet.convention import folder_feature_config
 from ..data.parquet.normalization import Normalization
 from ..data.parquet.reader import ConvertedFolder
+from ..model.flow import ConditionalFlow
+from ..model.flow.gap_prior import GapPriorTable
 from .checkpoint import load_training_checkpoint, own_rng_state, seed_everything
 from .config import TrainConfig
 from .ddp import DistContext, barrier, broadcast_object, init_distributed
+from .gap_prior import flat_gap_prior_of_files
 from .model import build_model
 from .schedule import build_scheduler
 from .setup import RunSetup
@@ -42,6 +45,8 @@ class RunParts:
     train_loader: PackedLoader
     val_loader: Optional[PackedLoader]  # None: no validation events (val_fraction 0)
     ddp_model: torch.nn.Module
+    #: per-event loss weights of ``gap_prior="flat"`` (None: every event weighs 1)
+    gap_weights: Optional[GapPriorTable] = None
 
 
 def make_loader(setup: RunSetup, files: list[str], kind: str) -> PackedLoader:
@@ -200,4 +205,11 @@ def build_run(
                 ctx.world_size,
             )
             seed_everything(cfg.seed + RANK_SEED_STRIDE * ctx.rank + state.global_step)
-    return RunParts(setup, state, train_loader, val_loader, ddp_model)
+    gap_weights = None
+    if cfg.gap_prior == "flat" and isinstance(model.head, ConditionalFlow):
+        # the flow keeps the table: its posterior moments are weighted back with it
+        gap_weights = flat_gap_prior_of_files(setup.train_files)
+        model.head.set_gap_prior(gap_weights)
+    elif cfg.gap_prior == "flat":
+        logger.info("gap_prior='flat' applies to flows; the point baseline trains unweighted")
+    return RunParts(setup, state, train_loader, val_loader, ddp_model, gap_weights)

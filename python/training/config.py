@@ -21,6 +21,7 @@ from typing import Any, Optional
 from ..core.yaml_file import read_yaml
 from ..model.encoder.settings import SETTINGS_SPEC
 from ..model.seed_import import flow_defs_from
+from .gap_prior import GAP_PRIORS
 
 
 @dataclasses.dataclass
@@ -62,6 +63,11 @@ class TrainConfig:
     #: calibration also fits a width per event from its encoding (``evaluation.event_temperature``)
     event_temperature: bool = True
     calibration_events: int = 5000
+    #: prior on the gap length that a flow learns: "simulated" (the training set's own) or
+    #: "flat" (each event weighted by 1 / p(gap length): regions that hold for every true gap
+    #: length; posterior moments weighted back to the set's own prior; see
+    #: ``training.gap_prior``). The point baseline always trains unweighted.
+    gap_prior: str = "simulated"
     #: "bf16", "fp16" or "none"; autocast is used on CUDA only
     amp: str = "bf16"
     #: dtype of the flow's computations: "float64" (as the original) or "float32"
@@ -87,6 +93,7 @@ class TrainConfig:
             "amp": ("bf16", "fp16", "none"),
             "flow_dtype": ("float64", "float32"),
             "optimizer": ("adamw", "adam"),
+            "gap_prior": GAP_PRIORS,
         }
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
@@ -160,6 +167,7 @@ QUICK = {
     "scheduler": "cosine_budget",
     "checkpoint_every": 100,
     "init_labels": 1000,
+    "gap_prior": "flat",
     "early_stopping_patience": 8,
     "max_minutes": 18.0,
     "encoder": {

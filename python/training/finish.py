@@ -47,15 +47,13 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
     except ValueError as err:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)
         return {"skipped": str(err)}
-    i70 = min(range(len(cal.levels)), key=lambda i: abs(cal.levels[i] - 0.7))
     logger.info(
-        "calibration on %d validation events: base temperature %.3f; coverage at "
-        "%.0f%%: %.3f -> %.3f",
+        "calibration on %d validation events: base temperature %.3f; coverage at %s: %s -> %s",
         cal.n_events,
         cal.temperature,
-        100 * cal.levels[i70],
-        cal.coverage_before[i70],
-        cal.coverage_after[i70],
+        " / ".join(f"{100 * v:.0f}%" for v in cal.levels),
+        " / ".join(f"{v:.3f}" for v in cal.coverage_before),
+        " / ".join(f"{v:.3f}" for v in cal.coverage_after),
     )
     return cal.to_dict()
 

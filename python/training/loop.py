@@ -40,7 +40,7 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
             st.global_step, st.clock.synced_s if ctx.distributed else st.clock.elapsed()
         )
     st.optimizer.zero_grad(set_to_none=True)
-    loss = parts.ddp_model(batch.x, batch.seqlens, batch.targets).mean()
+    loss = _weighted(parts, parts.ddp_model(batch.x, batch.seqlens, batch.targets), batch).mean()
     st.scaler.scale(loss).backward()
     st.scaler.unscale_(st.optimizer)
     gnorm = torch.nn.utils.clip_grad_norm_(st.model.parameters(), cfg.grad_clip_norm)
@@ -71,23 +71,33 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
     return ok, float(loss.detach()), batch.batch_size
 
 
+def _weighted(parts: RunParts, loss: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+    """Per-event losses ``[B]`` times the events' gap-prior weights (when the run has them)."""
+    if parts.gap_weights is None or batch.targets is None:
+        return loss
+    return loss * parts.gap_weights.weights(batch.targets).to(loss.dtype)
+
+
 @torch.no_grad()
 def validate(parts: RunParts) -> tuple[float, int]:
-    """Mean per-event validation loss over all ranks [nats], and the number of events
-    (NaN and 0 without validation events)."""
+    """Mean per-event validation loss over all ranks [nats] (weighted by the gap-prior
+    weights when the run has them), and the number of events (NaN and 0 without validation
+    events)."""
     if parts.val_loader is None:
         return math.nan, 0
     model = parts.state.model
     model.eval()
-    loss_sum, events = 0.0, 0
+    loss_sum, weight_sum, events = 0.0, 0.0, 0
     for batch in parts.val_loader:
         loss = model(batch.x, batch.seqlens, batch.targets)
         fin = torch.isfinite(loss)
-        loss_sum += float(loss[fin].sum())
+        weight = _weighted(parts, torch.ones_like(loss), batch)
+        loss_sum += float((weight * loss)[fin].sum())
+        weight_sum += float(weight[fin].sum())
         events += int(fin.sum())
-    total, n = all_reduce_sum([loss_sum, float(events)], parts.setup.ctx)
+    total, w_total, n = all_reduce_sum([loss_sum, weight_sum, float(events)], parts.setup.ctx)
     model.train()
-    return (total / n if n else math.nan), int(n)
+    return (total / w_total if n else math.nan), int(n)
 
 
 def out_of_budget(parts: RunParts, distributed_ok: bool) -> bool:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .g_layer import GParams
+from .gap_prior import GapPriorTable
 from .init import init_from_labels
 from .layout import LayerSlot, build_layout
 from .summary import PosteriorSummary, summarize
@@ -56,6 +57,9 @@ class ConditionalFlow(nn.Module):
         temperature_weights: ``[bias, w_1 .. w_D]`` of an event-dependent width: event ``i``
             has temperature ``base_temperature * exp(bias + w . encoding_i)``
             (``evaluation.event_temperature``); ``None``: the same ``T`` for every event.
+        gap_prior: the gap-length loss weights the flow was trained with
+            (:class:`~.gap_prior.GapPriorTable` config); summaries weight the samples back with
+            them for the posterior moments. ``None``: trained unweighted.
         dtype: parameter dtype, ``"float64"`` (training, as the original) or ``"float32"``.
     """
 
@@ -80,6 +84,7 @@ class ConditionalFlow(nn.Module):
         dtype: Union[str, torch.dtype] = "float64",
         base_temperature: float = 1.0,
         temperature_weights: Optional[Sequence[float]] = None,
+        gap_prior: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         self.flow_defs = flow_defs
@@ -95,6 +100,8 @@ class ConditionalFlow(nn.Module):
             raise ValueError(f"base_temperature must be finite and > 0, got {base_temperature!r}")
         self.temperature_weights: Optional[torch.Tensor] = None
         self.set_temperature_weights(temperature_weights)
+        self.gap_prior: Optional[GapPriorTable] = None
+        self.set_gap_prior(None if gap_prior is None else GapPriorTable(**gap_prior))
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -161,6 +168,7 @@ class ConditionalFlow(nn.Module):
                 if self.temperature_weights is None
                 else [float(v) for v in self.temperature_weights]
             ),
+            "gap_prior": None if self.gap_prior is None else self.gap_prior.config(),
         }
 
     @classmethod
@@ -201,6 +209,10 @@ class ConditionalFlow(nn.Module):
                 f"(bias, then one per encoding channel), got shape {tuple(w.shape)}"
             )
         self.temperature_weights = w
+
+    def set_gap_prior(self, table: Optional[GapPriorTable]) -> None:
+        """Set or clear (``None``) the gap-length loss weights the flow was trained with."""
+        self.gap_prior = table
 
     def event_factor(self, encoding: torch.Tensor) -> Optional[torch.Tensor]:
         """``exp(bias + w . encoding)`` ``[B]`` (float64) of the event-dependent width, or

@@ -95,15 +95,28 @@ def sobol_normal(n: int, dim: int, seed: int, dtype: torch.dtype = torch.float64
     return (torch.special.ndtri(u)).to(dtype)
 
 
-def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSummary:
-    """Summary statistics from samples ``x [B, dim, n]`` and their ``log_p [B, n]``."""
+def summary_from_samples(
+    x: torch.Tensor, log_p: torch.Tensor, weight: Optional[torch.Tensor] = None
+) -> PosteriorSummary:
+    """Summary statistics from samples ``x [B, dim, n]`` and their ``log_p [B, n]``.
+
+    ``weight [B, n]`` (summing to 1 per event): importance weights of the samples for the
+    moments (mean, covariance, gap length; unbiased weighted covariance); the HDR thresholds
+    are those of the sampled density itself. ``None``: equal weights.
+    """
     n = x.shape[-1]
-    mean = x.mean(-1)
+    if weight is None:
+        weight = torch.full(log_p.shape, 1.0 / n, dtype=x.dtype, device=x.device)
+    weight = weight.to(x.dtype)
+    unbias = 1.0 / (1.0 - (weight * weight).sum(-1))  # n / (n - 1) for equal weights
+    mean = (x * weight[:, None]).sum(-1)
     centred = x - mean.unsqueeze(-1)
-    cov = centred @ centred.transpose(1, 2) / (n - 1)
+    cov = (centred * weight[:, None]) @ centred.transpose(1, 2) * unbias[:, None, None]
     sigma = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0.0).sqrt()
     diff = x[:, 3:6] - x[:, 0:3]
     gap = (diff * diff).sum(1).sqrt()
+    gap_mean = (gap * weight).sum(-1)
+    gap_var = ((gap - gap_mean[:, None]) ** 2 * weight).sum(-1) * unbias
     levels = torch.tensor([0.32, 0.10], dtype=log_p.dtype, device=log_p.device)
     thresholds = torch.quantile(log_p, levels, dim=-1)  # [2, B]
     finite = (
@@ -116,8 +129,8 @@ def summary_from_samples(x: torch.Tensor, log_p: torch.Tensor) -> PosteriorSumma
         mean=mean,
         cov=cov,
         sigma=sigma,
-        gap_length_mean=gap.mean(-1),
-        gap_length_sigma=gap.std(-1),
+        gap_length_mean=gap_mean,
+        gap_length_sigma=gap_var.clamp_min(0.0).sqrt(),
         logp_threshold_68=thresholds[0],
         logp_threshold_90=thresholds[1],
         status=status,
@@ -225,7 +238,8 @@ def summarize(
             x = x.transpose(1, 2)
         else:
             x, log_p = tabulated_samples(flow, enc, z, dtype or flow.dtype)
-        summary = summary_from_samples(x, log_p)
+        weight = None if flow.gap_prior is None else flow.gap_prior.sample_weights(x)
+        summary = summary_from_samples(x, log_p, weight)
         bad_input = ~torch.isfinite(enc).all(-1)
         summary.status[bad_input] = int(Status.NONFINITE)
         parts.append(summary)
