@@ -225,3 +225,18 @@ def test_simulate_i3_and_convert_cli(files, tmp_path):
         ]
     )
     np.testing.assert_allclose(targets, truth, rtol=1e-9, atol=1e-6)
+
+
+def test_convert_of_a_truncated_file_is_a_one_line_error(files, tmp_path, capsys):
+    from llp_gap_reco.cli.main import main
+    from llp_gap_reco.i3.simulated_i3 import write_simulated_i3
+
+    good, cut = tmp_path / "sim.i3", tmp_path / "cut.i3"
+    write_simulated_i3(str(good), 20, seed=5, run_id=5)
+    data = good.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])  # ends inside a frame
+    assert main(["convert", "-i", str(cut), "-o", str(tmp_path / "conv")]) == 2
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "llp-gap-reco convert: error:" in x]
+    assert len(lines) == 1 and f"Error reading {cut}" in lines[0], err
+    assert "Traceback" not in err

@@ -24,6 +24,7 @@ try:  # MMCTrackList needs simclasses, which not every IceTray build has
 except ImportError:
     pass
 
+from ..core.errors import InputError
 from ..core.geometry import Geometry
 from ..data.features import FeatureExtractor
 from ..data.features.config import ConfigLike
@@ -224,5 +225,15 @@ def convert_files(
         Progress=progress,
         GeometryTable=geometry_table,
     )
-    tray.Execute()
+    try:
+        tray.Execute()
+    except RuntimeError as err:
+        # I3Reader's message for a truncated or corrupt file: a fault of the input, not a bug
+        message = str(err)
+        if not message.startswith("Error reading "):
+            raise
+        raise InputError(
+            f"{message.split(' (in ')[0]}; {out_dir} keeps the files completed before it "
+            "(a rerun resumes there)"
+        ) from err
     return out_dir
