@@ -308,7 +308,11 @@ def test_unexpected_error_stops_the_tray_or_is_flagged(standin, tmp_path):
             SubEventStream="InIceSplit",
             BatchSize=8,
             Samples=16,
+            SummaryFile=str(tmp_path / "stopped.json"),
         )
+    stopped = json.loads((tmp_path / "stopped.json").read_text())  # written although it stopped
+    assert stopped["completed"] is False and "simulated out-of-memory" in stopped["error"]
+    assert stopped["batches"] == 1 and sum(stopped["status"].values()) == 8  # batch 1 done
     module = recording_module()
     module.fail_batches = {2}
     out = str(tmp_path / "b.i3")
@@ -329,6 +333,7 @@ def test_unexpected_error_stops_the_tray_or_is_flagged(standin, tmp_path):
     ]
     statuses = [f["LLPGapReco_Params"]["status"] for f in fout if "LLPGapReco_Params" in f]
     summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["completed"] is True and summary["error"] is None
     assert summary["status"]["ERROR"] == statuses.count(Status.ERROR) > 0
     assert sum(summary["status"].values()) == len(statuses) == len(standin["expected"])
 

@@ -12,7 +12,7 @@ resources/docs/icetray.md for every parameter, output key and status code.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -205,32 +205,49 @@ class LLPGapReco(icetray.I3Module):
         try:
             out = self.engine.process(frame)
         except ConfigurationError as err:  # output clash, no geometry, a key of the wrong type
+            self._write_summary(error=str(err))
             icetray.logging.log_fatal(str(err), unit=_UNIT)
+        except Exception as err:  # the tray stops; the summary says how far it got and why
+            self._write_summary(error=f"{type(err).__name__}: {err}")
+            raise
         for f in out:
             self.PushFrame(f)
 
     def Finish(self) -> None:
-        for f in self.engine.finish():
+        try:
+            frames = self.engine.finish()
+        except Exception as err:
+            self._write_summary(error=f"{type(err).__name__}: {err}")
+            raise
+        for f in frames:
             self.PushFrame(f)
-        wall = time.perf_counter() - self._t0
         stats = self.engine.stats
         i3logging.log_notice(
-            f"{stats.summary()}; {wall:.1f} s since Configure, backend "
-            f"{self.bundle.attention_backend}",
+            f"{stats.summary()}; {time.perf_counter() - self._t0:.1f} s since Configure, "
+            f"backend {self.bundle.attention_backend}",
             unit=_UNIT,
         )
-        if self.summary_file:
-            atomic_write_json(
-                self.summary_file,
-                {
-                    "events": stats.events,
-                    "frames": stats.frames,
-                    "batches": stats.batches,
-                    "frames_by_stream": dict(stats.by_stop),
-                    "status": stats.status_counts(),
-                    "failed": stats.n_failed,
-                    "doms_excluded": stats.doms_excluded,
-                    "seconds": dict(stats.seconds),
-                    "wall_seconds": wall,
-                },
-            )
+        self._write_summary()
+
+    def _write_summary(self, error: Optional[str] = None) -> None:
+        """The ``SummaryFile`` (when set): counts and timings so far; ``completed`` false and
+        the ``error`` when the tray stops on one."""
+        if not self.summary_file:
+            return
+        stats = self.engine.stats
+        atomic_write_json(
+            self.summary_file,
+            {
+                "completed": error is None,
+                "error": error,
+                "events": stats.events,
+                "frames": stats.frames,
+                "batches": stats.batches,
+                "frames_by_stream": dict(stats.by_stop),
+                "status": stats.status_counts(),
+                "failed": stats.n_failed,
+                "doms_excluded": stats.doms_excluded,
+                "seconds": dict(stats.seconds),
+                "wall_seconds": time.perf_counter() - self._t0,
+            },
+        )
