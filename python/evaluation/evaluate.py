@@ -129,8 +129,12 @@ def evaluate(
         "figures": figures,
         "posterior_samples": n_samples,
         "training": {
-            k: bundle.training.get(k)
-            for k in ("elapsed_s", "epochs_run", "best_val_loss", "global_step", "calibration")
+            **{
+                k: bundle.training.get(k)
+                for k in ("elapsed_s", "epochs_run", "best_val_loss", "global_step", "calibration")
+            },
+            # the gap-length prior the flow learned (TrainConfig.gap_prior)
+            "gap_prior": "simulated" if bundle.flow_head.gap_prior is None else "flat",
         },
         "baseline_training": None
         if base is None

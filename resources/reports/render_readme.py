@@ -66,11 +66,19 @@ def render(report: dict, source: str, command: str) -> str:
         f"{100 * cov['summary_90']:.1f}% |",
         f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'}"
         f"{' x a width per event' if cov.get('event_temperature') else ''} |",
+        f"| gap-length prior the flow learned | {_gap_prior(report)} |",
         f"| training of the flow | {_budget(report, 'flow')} |",
         f"| training of the MSE baseline | {_budget(report, 'mse_baseline')} |",
     ]
     lines += _conditional(cov.get("conditional") or {})
     return "\n".join(lines)
+
+
+def _gap_prior(report: dict) -> str:
+    prior = (report.get("training") or {}).get("gap_prior")
+    if prior == "flat":
+        return "flat (regions hold per true gap length; moments weighted back)"
+    return "the training set's own" if prior == "simulated" else "not recorded"
 
 
 #: README labels of the conditional-coverage variables
