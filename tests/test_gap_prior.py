@@ -88,7 +88,7 @@ def test_training_step_and_validation_use_the_weights(folder, tmp_path):
         per_event = model(batch.x, batch.seqlens, batch.targets)
     w = weights.weights(batch.targets).to(per_event.dtype)
     _, step_loss, _ = trainer.train_step(batch)
-    assert step_loss == pytest.approx(float((w * per_event).mean()), rel=1e-9)
+    assert step_loss == pytest.approx(float((w * per_event).sum() / w.sum()), rel=1e-9)
     assert step_loss != pytest.approx(float(per_event.mean()), rel=1e-3)
 
     val_loss, n = trainer.validate()
@@ -127,3 +127,20 @@ def test_flow_moments_are_weighted_back_with_the_gap_prior():
     assert torch.equal(weighted.logp_threshold_68, plain.logp_threshold_68)
     rebuilt = ConditionalFlow(**flow.config)
     assert rebuilt.gap_prior.config() == table.config()
+
+
+def test_weights_warm_up_from_equal_to_full(folder, tmp_path):
+    """``gap_prior_warmup_steps``: the weights enter as ``w^a``, ``a = step / warmup``."""
+    enc = dict(TINY_ENCODER, attn_dropout=0.0)
+    cfg = tiny_config(epochs=1, gap_prior="flat", gap_prior_warmup_steps=4, calibrate=False,
+                      encoder=enc)  # fmt: skip
+    trainer = Trainer(folder, tmp_path / "run", cfg)
+    weights = trainer.model.head.gap_prior
+    batch = next(iter(trainer.train_loader))
+    for step, power in ((0, 0.0), (2, 0.5), (6, 1.0)):
+        trainer.state.global_step = step
+        with torch.no_grad():
+            per_event = trainer.model(batch.x, batch.seqlens, batch.targets)
+        w = weights.weights(batch.targets).to(per_event.dtype) ** power
+        _, step_loss, _ = trainer.train_step(batch)
+        assert step_loss == pytest.approx(float((w * per_event).sum() / w.sum()), rel=1e-9)

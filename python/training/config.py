@@ -68,6 +68,9 @@ class TrainConfig:
     #: length; posterior moments weighted back to the set's own prior; see
     #: ``training.gap_prior``). The point baseline always trains unweighted.
     gap_prior: str = "simulated"
+    #: with ``gap_prior="flat"``: the weights enter as ``w^a``, ``a`` rising linearly from 0 to 1
+    #: over this many optimiser steps (0: full weights from the start)
+    gap_prior_warmup_steps: int = 0
     #: "bf16", "fp16" or "none"; autocast is used on CUDA only
     amp: str = "bf16"
     #: dtype of the flow's computations: "float64" (as the original) or "float32"
@@ -100,6 +103,10 @@ class TrainConfig:
                 raise ValueError(
                     f"training config: {key}={getattr(self, key)!r}, expected one of {allowed}"
                 )
+        if self.gap_prior_warmup_steps < 0:
+            raise ValueError(
+                f"training config: gap_prior_warmup_steps={self.gap_prior_warmup_steps} < 0"
+            )
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"training config: val_fraction={self.val_fraction} not in [0, 1)")
         unknown = sorted(set(self.encoder) - set(SETTINGS_SPEC))
@@ -168,6 +175,7 @@ QUICK = {
     "checkpoint_every": 100,
     "init_labels": 1000,
     "gap_prior": "flat",
+    "gap_prior_warmup_steps": 1500,
     "early_stopping_patience": 8,
     "max_minutes": 18.0,
     "encoder": {

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import time
-from typing import Any, ContextManager
+from typing import Any, ContextManager, Optional
 
 import torch
 from torch.distributed.algorithms.join import Join
@@ -40,7 +40,7 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
             st.global_step, st.clock.synced_s if ctx.distributed else st.clock.elapsed()
         )
     st.optimizer.zero_grad(set_to_none=True)
-    loss = _weighted(parts, parts.ddp_model(batch.x, batch.seqlens, batch.targets), batch).mean()
+    loss = _batch_loss(parts, parts.ddp_model(batch.x, batch.seqlens, batch.targets), batch)
     st.scaler.scale(loss).backward()
     st.scaler.unscale_(st.optimizer)
     gnorm = torch.nn.utils.clip_grad_norm_(st.model.parameters(), cfg.grad_clip_norm)
@@ -71,11 +71,25 @@ def train_step(parts: RunParts, batch: PackedBatch) -> tuple[bool, float, int]:
     return ok, float(loss.detach()), batch.batch_size
 
 
-def _weighted(parts: RunParts, loss: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
-    """Per-event losses ``[B]`` times the events' gap-prior weights (when the run has them)."""
+def _weights(parts: RunParts, batch: PackedBatch, like: torch.Tensor) -> Optional[torch.Tensor]:
+    """The gap-prior weights ``[B]`` of the batch's events (None: the run has none)."""
     if parts.gap_weights is None or batch.targets is None:
-        return loss
-    return loss * parts.gap_weights.weights(batch.targets).to(loss.dtype)
+        return None
+    return parts.gap_weights.weights(batch.targets).to(like.dtype)
+
+
+def _batch_loss(parts: RunParts, loss: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+    """The batch's training loss from per-event losses ``[B]``: their mean, or with gap-prior
+    weights ``w`` the weighted mean ``sum(w^a l) / sum(w^a)``, ``a`` rising from 0 to 1 over
+    the first ``gap_prior_warmup_steps`` steps (so the flow first learns from every event
+    alike, then moves to the flat prior)."""
+    w = _weights(parts, batch, loss)
+    if w is None:
+        return loss.mean()
+    warmup = parts.setup.config.gap_prior_warmup_steps
+    if warmup > 0:
+        w = w ** min(1.0, parts.state.global_step / warmup)
+    return (w * loss).sum() / w.sum()
 
 
 @torch.no_grad()
@@ -91,7 +105,8 @@ def validate(parts: RunParts) -> tuple[float, int]:
     for batch in parts.val_loader:
         loss = model(batch.x, batch.seqlens, batch.targets)
         fin = torch.isfinite(loss)
-        weight = _weighted(parts, torch.ones_like(loss), batch)
+        w = _weights(parts, batch, loss)
+        weight = torch.ones_like(loss) if w is None else w
         loss_sum += float((weight * loss)[fin].sum())
         weight_sum += float(weight[fin].sum())
         events += int(fin.sum())
