@@ -33,7 +33,7 @@ DEFAULT_EVENTS_PER_FILE = 1000
 CONVENTIONS = ("package", "original")
 ORIGINAL_CONVENTION = "original"
 #: ``cli.quickstart.DEFAULT_STEPS``
-QUICKSTART_STEPS = 5000
+QUICKSTART_STEPS = 4000
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 

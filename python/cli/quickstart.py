@@ -40,16 +40,16 @@ from . import checks
 logger = logging.getLogger(__name__)
 
 #: optimiser steps of each model (flow and MSE baseline) in the default quickstart
-DEFAULT_STEPS = 5000
+DEFAULT_STEPS = 4000
 #: step rates of the quick model on an idle 2-core CPU (steps/s, batch 32, validation passes
 #: included), the two trainings side by side on one torch thread each, for the expected
 #: duration printed at the start (the run itself never depends on them)
-STEPS_PER_S = {"flow": 10.5, "mse": 13.0}
+STEPS_PER_S = {"flow": 10.0, "mse": 13.5}
 #: seconds of the flow's width calibration after its training
-CALIBRATION_S = 45.0
+CALIBRATION_S = 65.0
 #: seconds per 1,000 events of the other stages on the same CPU: simulate (two processes) and
 #: the test stages (predict, the tray, evaluate)
-OTHER_S_PER_1000_EVENTS = {"simulate": 1.8, "test": 25.0}
+OTHER_S_PER_1000_EVENTS = {"simulate": 2.2, "test": 25.0}
 
 
 #: processes that simulate the folders (the folders do not depend on it)
