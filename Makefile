@@ -1,5 +1,6 @@
 # Entry points for a fresh machine. Each target creates or reuses the virtual environment in
-# $(VENV) and installs the package (editable) with torch as TORCH_SPEC says.
+# $(VENV) and installs the package (editable) with torch as TORCH_SPEC says: quickstart its
+# run-time dependencies only, the other targets the test and benchmark tools as well.
 #   make quickstart   simulate, train, reconstruct, evaluate; prints the report folder last
 #   make test         lint, import contracts, type check, the whole pytest suite (what CI runs)
 #   make bench        the CPU benchmark suite (table + JSON in benchmarks/results/)
@@ -12,6 +13,7 @@ VENV ?= .venv
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.llp_gap_reco-runtime
 STAMP := $(VENV)/.llp_gap_reco-installed
 
 I3_BUILD ?=
@@ -19,16 +21,22 @@ FORMAT_CHECK ?= 1
 
 .PHONY: venv icetray-link quickstart test lint typecheck bench clean-venv
 
-$(STAMP): pyproject.toml
+# the package and its run-time dependencies (what quickstart needs) ...
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e .
+	touch $(RUNTIME_STAMP)
+
+# ... and the test and benchmark tools on top
+$(STAMP): $(RUNTIME_STAMP)
 	$(PY) -m pip install -q -e ".[test,bench]"
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-icetray-link: $(STAMP)
+icetray-link: $(RUNTIME_STAMP)
 	@if [ -n "$(I3_BUILD)" ]; then \
 	  site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
 	  ls -d $(I3_BUILD)/lib/python3*/site-packages > $$site/icetray_build.pth && \

@@ -11,7 +11,8 @@ import torch
 from _flow_helpers import encodings, initialised_flow
 from _training_helpers import make_folder, tiny_config
 from llp_gap_reco.bundle import load_bundle
-from llp_gap_reco.evaluation.calibration import fit_temperature, hdr_ranks
+from llp_gap_reco.evaluation.calibration import fit_temperature
+from llp_gap_reco.evaluation.truth_ranks import RankTable, hdr_ranks
 from llp_gap_reco.flow import ConditionalFlow
 from llp_gap_reco.training import Trainer
 
@@ -73,6 +74,22 @@ def test_fit_recovers_the_width_of_the_truth_distribution(true_t):
     # the HDR ranks at the fitted width are close to uniform
     ranks = hdr_ranks(flow, enc, truth, 256, [cal.temperature], seed=7)[0]
     assert abs(float(np.mean(ranks)) - 0.5) < 0.04
+
+
+def test_rank_table_equals_the_chunked_ranks():
+    """The search's cached ranks equal :func:`hdr_ranks` at every temperature (the same base
+    points, chunk by chunk), for an event-dependent width too."""
+    flow = initialised_flow(seed=3).eval()
+    enc = encodings(300, seed=4)
+    with torch.no_grad():
+        truth = flow.sample(enc, 1, generator=torch.Generator().manual_seed(5))[:, 0]
+    flow.set_temperature_weights([0.1] + [0.02] * (enc.shape[1]))
+    temps = [0.7, 1.0, 1.3]
+    chunked = hdr_ranks(flow, enc, truth, 64, temps, seed=2, chunk_size=128)
+    table = RankTable(flow, enc, truth, 64, seed=2, chunk_size=128)
+    for t, expected in zip(temps, chunked):
+        np.testing.assert_array_equal(table(t), expected)
+    assert not np.array_equal(chunked[0], chunked[2])  # the width matters
 
 
 def test_fit_refuses_too_few_events():

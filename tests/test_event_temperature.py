@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 from _flow_helpers import encodings, initialised_flow
-from llp_gap_reco.evaluation.calibration import calibrate_flow, hdr_ranks
+from llp_gap_reco.evaluation.calibration import calibrate_flow
 from llp_gap_reco.evaluation.conditional import bin_index, quantile_edges
 from llp_gap_reco.evaluation.event_temperature import fit_event_temperature
+from llp_gap_reco.evaluation.truth_ranks import hdr_ranks
 from llp_gap_reco.flow import ConditionalFlow
 from llp_gap_reco.model.flow.summary import prepare_tabulated, push_base_points
 

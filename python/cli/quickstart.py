@@ -46,7 +46,7 @@ DEFAULT_STEPS = 4000
 #: duration printed at the start (the run itself never depends on them)
 STEPS_PER_S = {"flow": 10.0, "mse": 13.5}
 #: seconds of the flow's width calibration after its training
-CALIBRATION_S = 65.0
+CALIBRATION_S = 40.0
 #: seconds per 1,000 events of the other stages on the same CPU: simulate (two processes) and
 #: the test stages (predict, the tray, evaluate)
 OTHER_S_PER_1000_EVENTS = {"simulate": 2.2, "test": 25.0}
