@@ -44,12 +44,12 @@ DEFAULT_STEPS = 4000
 #: step rates of the quick model on an idle 2-core CPU (steps/s, batch 32, validation passes
 #: included), the two trainings side by side on one torch thread each, for the expected
 #: duration printed at the start (the run itself never depends on them)
-STEPS_PER_S = {"flow": 10.0, "mse": 13.5}
+STEPS_PER_S = {"flow": 9.0, "mse": 12.5}
 #: seconds of the flow's width calibration after its training
 CALIBRATION_S = 40.0
 #: seconds per 1,000 events of the other stages on the same CPU: simulate (two processes) and
 #: the test stages (predict, the tray, evaluate)
-OTHER_S_PER_1000_EVENTS = {"simulate": 2.2, "test": 25.0}
+OTHER_S_PER_1000_EVENTS = {"simulate": 2.5, "test": 25.0}
 
 
 #: processes that simulate the folders (the folders do not depend on it)
