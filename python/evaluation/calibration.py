@@ -113,10 +113,10 @@ def fit_temperature(
     i = int(np.argmin([loss(v) for v in coarse]))
     _golden_section(loss, coarse[max(i - 1, 0)], coarse[min(i + 1, coarse.size - 1)], FINE_STEP)
     best = min(ranks, key=lambda t: (_loss(ranks[t], levels), t))
-    if best in (t_min, t_max):
+    if np.isclose(best, t_min) or np.isclose(best, t_max):
         logger.warning("calibration: best temperature %.3f is at the search bound", best)
-    one = min(ranks, key=lambda t: abs(np.log(t)))  # T = 1 when inside the bounds
-    before, _ = coverage_curve(ranks[one], levels)
+    loss(0.0)  # T = 1 (usually a grid point already)
+    before, _ = coverage_curve(ranks[1.0], levels)
     after, _ = coverage_curve(ranks[best], levels)
     return Calibration(
         temperature=best,
