@@ -8,10 +8,11 @@ icetray (``phys-services/resources/ice_tables/Ice_table.spice.i3coords.cos080.10
 column 400 nm). The main dust layer sits at z ≈ −140…−40 m (depth ≈ 1990–2090 m).
 
 Approximation: a photon from ``z1`` to ``z2`` sees the path averages ``<a>``, ``<b_e>``
-(exact integrals of the binned table along z). The expected-light attenuation length is the
-diffusion length ``sqrt(1 / (3 <a> <b_e>))`` scaled so that the detector-average ice gives the
-homogeneous model's :data:`~.constants.ATTENUATION_LENGTH`; the Pandel length parameters scale
-with ``1/<b_e>`` (lambda) and ``1/<a>`` (lambda_a) around the published bulk values.
+(exact integrals of the binned table along z). The Pandel length parameters scale with
+``1/<b_e>`` (lambda) and ``1/<a>`` (lambda_a) around the published bulk values; the
+expected-light attenuation length is the Pandel survival length of those
+(:func:`pandel_attenuation`) scaled so that the detector-average ice gives the homogeneous
+model's :data:`~.constants.ATTENUATION_LENGTH`.
 ``"homogeneous"``: the bulk values everywhere.
 """
 
