@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's physics run: 48,000 training and 5,000 held-out events of the default simulation,
 # the flow and the MSE baseline trained side by side (one torch thread each, 12,000 steps each,
-# configs/train_physics.yaml), then the evaluation report. About 25 minutes on an idle 2-core
+# configs/train_physics.yaml), then the evaluation report. 18-25 minutes on an idle 2-core
 # CPU. Run from the repository root with the package installed; writes under $1 (default
 # physics_run/). Copy $1/report/report.json to resources/reports/physics/ and run
 # resources/reports/render_readme.py --write to update the README.
