@@ -37,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
     print("nominal  " + " ".join(f"{v:5.2f}" for v in cal.levels))
     print("T = 1    " + " ".join(f"{v:5.3f}" for v in cal.coverage_before))
     print("fitted   " + " ".join(f"{v:5.3f}" for v in cal.coverage_after))
+    if cal.coverage_mapped:
+        print("mapped   " + " ".join(f"{v:5.3f}" for v in cal.coverage_mapped))
     print(f"wrote {path}")
     return 0

@@ -14,7 +14,10 @@ stay apart.
 
 One ``T`` puts the overall coverage on target but can leave event classes off (dim events
 under-covered, bright ones over-covered); :mod:`.event_temperature` first fits a width per
-event from its encoding, and ``T`` then sets the overall level.
+event from its encoding, and ``T`` then sets the overall level. One ``T`` cannot change the
+shape of the coverage curve (68% and 90% can stay ~2 points off in opposite directions); the
+level map (:class:`~..model.flow.level_map.LevelMap`, fitted last on the ranks at the fitted
+width) makes every level hold on the validation events.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from ..core.batch import PackedBatch
 from ..core.errors import InputError
 from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
+from ..model.flow.level_map import LevelMap
 from .coverage import coverage_curve
 from .event_temperature import MIN_EVENTS, fit_event_temperature
 from .predictions import batches
-from .truth_ranks import RankTable
+from .truth_ranks import RankTable, hdr_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ FIT_LEVELS = np.array([0.68, 0.90])
 COARSE_POINTS = 7
 #: the search stops when the bracket of ``log T`` is shorter than this (0.5% in ``T``)
 FINE_STEP = 0.005
+#: fewer validation events than this get no level map (its 41 quantiles would be noise)
+MIN_LEVEL_MAP_EVENTS = 500
 
 
 @dataclass
@@ -59,6 +65,9 @@ class Calibration:
     samples_per_event: int = 0
     #: the event-dependent width fitted before ``temperature`` (empty: none)
     event_temperature: dict = field(default_factory=dict)
+    #: the level map fitted after ``temperature`` (empty: none)
+    level_map: list[float] = field(default_factory=list)
+    coverage_mapped: list[float] = field(default_factory=list)  # with the level map
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,13 +166,16 @@ def calibrate_flow(
     event_temperature: bool = True,
     n_samples: int = 256,
     seed: int = 0,
+    level_map: bool = True,
 ) -> Calibration:
     """Calibrate ``flow`` in place on held-out events: with ``event_temperature``, first the
     event-dependent width (:func:`~.event_temperature.fit_event_temperature`), then the base
-    temperature on top of it (:func:`fit_temperature`); otherwise the base temperature alone
-    (a previous event-dependent width is cleared)."""
+    temperature on top of it (:func:`fit_temperature`; otherwise the base temperature alone),
+    then, with ``level_map`` and at least :data:`MIN_LEVEL_MAP_EVENTS` events, the level map.
+    A previous event-dependent width and level map are cleared first."""
     record: dict = {}
     flow.set_temperature_weights(None)
+    flow.level_map = None
     if event_temperature and encoding.shape[0] < MIN_EVENTS:
         logger.warning(
             "calibration: %d events are too few for an event-dependent width (at least %d); "
@@ -178,6 +190,18 @@ def calibrate_flow(
     cal = fit_temperature(flow, encoding, truth, n_samples=n_samples, seed=seed)
     cal.event_temperature = record
     flow.base_temperature = cal.temperature
+    if level_map and encoding.shape[0] >= MIN_LEVEL_MAP_EVENTS:
+        rank = hdr_ranks(flow, encoding, truth, n_samples=n_samples, seed=seed)[0]
+        flow.level_map = LevelMap.fit(rank)
+        cal.level_map = flow.level_map.config()
+        mapped, _ = coverage_curve(flow.level_map.calibrated_rank(rank), np.asarray(cal.levels))
+        cal.coverage_mapped = [float(v) for v in mapped]
+    elif level_map:
+        logger.warning(
+            "calibration: %d events are too few for a level map (at least %d); none fitted",
+            encoding.shape[0],
+            MIN_LEVEL_MAP_EVENTS,
+        )
     return cal
 
 

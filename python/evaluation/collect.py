@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
+from ..model.flow.level_map import calibrated_rank, hdr_levels
 from ..model.flow.summary import tabulated_samples
 from .coverage import hdr_rank
 from .predictions import _np, batches, posterior
@@ -43,9 +44,11 @@ def collect(
     progress: bool = True,
 ) -> dict:
     """Arrays over the folder: ``truth, mean, sigma, status, t68, t90, logp_truth, rank,
-    n_doms, run_id, event_id`` (``[N, ...]``), ``coord_rank [N, 6]`` (posterior samples below
-    the truth per coordinate, out of ``coverage_samples``), ``log_volume_68/90 [N]`` (log HDR
-    volumes, log m^6), ``baseline`` point estimates, and ``corner`` samples of the first events.
+    n_doms, run_id, event_id`` (``[N, ...]``; ``rank``: the truth's HDR rank under the flow's
+    level map, inside the reported ``alpha`` region iff ``<= alpha``), ``coord_rank [N, 6]``
+    (posterior samples below the truth per coordinate, out of ``coverage_samples``),
+    ``log_volume_68/90 [N]`` (log volumes of the reported regions, log m^6), ``baseline`` point
+    estimates, and ``corner`` samples of the first events.
     """
     if bundle.kind != "flow":
         raise BundleError(f"{bundle.path}: evaluate needs a flow model, got a '{bundle.kind}' one")
@@ -89,10 +92,10 @@ def collect(
                 batch.batch_size, coverage_samples, 6, generator=gen, dtype=torch.float64
             )
             samples, logp_s = posterior_samples(flow, enc, z.to(bundle.device))
-            out["rank"].append(hdr_rank(logp_s.cpu(), lt.cpu()))
+            out["rank"].append(calibrated_rank(flow, hdr_rank(logp_s.cpu(), lt.cpu())))
             out["coord_rank"].append(coordinate_ranks(samples, targets))
-            out["log_volume_68"].append(log_hdr_volume(logp_s, 0.68))
-            out["log_volume_90"].append(log_hdr_volume(logp_s, 0.90))
+            for name, level in zip(("log_volume_68", "log_volume_90"), hdr_levels(flow)):
+                out[name].append(log_hdr_volume(logp_s, level))
             out["n_doms"].append(_np(batch.seqlens).astype(np.int64))
             out["truth"].append(_np(targets))
             out["mean"].append(_np(summary.mean))

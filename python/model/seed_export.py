@@ -92,9 +92,12 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
     if set(cfg["flow_defs"]) - set("gt"):
         raise SeedExportError(f"flow_defs={cfg['flow_defs']!r}: only g and t layers export")
     per_event = cfg.get("temperature_weights") is not None
-    if cfg["base_temperature"] != 1.0 or per_event:
-        what = f"base temperature {cfg['base_temperature']:.4g}" + (
-            ", event-dependent width" if per_event else ""
+    level_map = cfg.get("level_map") is not None
+    if cfg["base_temperature"] != 1.0 or per_event or level_map:
+        what = (
+            f"base temperature {cfg['base_temperature']:.4g}"
+            + (", event-dependent width" if per_event else "")
+            + (", level map" if level_map else "")
         )
         if not drop_calibration:
             raise SeedExportError(

@@ -48,12 +48,14 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)
         return {"skipped": str(err)}
     logger.info(
-        "calibration on %d validation events: base temperature %.3f; coverage at %s: %s -> %s",
+        "calibration on %d validation events: base temperature %.3f; coverage at %s: %s -> %s"
+        " (level map: %s)",
         cal.n_events,
         cal.temperature,
         " / ".join(f"{100 * v:.0f}%" for v in cal.levels),
         " / ".join(f"{v:.3f}" for v in cal.coverage_before),
         " / ".join(f"{v:.3f}" for v in cal.coverage_after),
+        " / ".join(f"{v:.3f}" for v in cal.coverage_mapped) or "none",
     )
     return cal.to_dict()
 

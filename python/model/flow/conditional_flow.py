@@ -21,6 +21,7 @@ from .g_layer import GParams
 from .gap_prior import GapPriorTable
 from .init import init_from_labels
 from .layout import LayerSlot, build_layout
+from .level_map import LevelMap
 from .summary import PosteriorSummary, summarize
 from .t_layer import TParams
 
@@ -60,6 +61,8 @@ class ConditionalFlow(nn.Module):
         gap_prior: the gap-length loss weights the flow was trained with
             (:class:`~.gap_prior.GapPriorTable` config); summaries weight the samples back with
             them for the posterior moments. ``None``: trained unweighted.
+        level_map: the flow's HDR levels at nominal ``0, 1/K, ..., 1`` (:class:`.LevelMap`,
+            fitted on validation events); ``None``: the nominal level is the HDR level.
         dtype: parameter dtype, ``"float64"`` (training, as the original) or ``"float32"``.
     """
 
@@ -85,6 +88,7 @@ class ConditionalFlow(nn.Module):
         base_temperature: float = 1.0,
         temperature_weights: Optional[Sequence[float]] = None,
         gap_prior: Optional[Dict[str, Any]] = None,
+        level_map: Optional[Sequence[float]] = None,
     ) -> None:
         super().__init__()
         self.flow_defs = flow_defs
@@ -102,6 +106,7 @@ class ConditionalFlow(nn.Module):
         self.set_temperature_weights(temperature_weights)
         self.gap_prior: Optional[GapPriorTable] = None
         self.set_gap_prior(None if gap_prior is None else GapPriorTable(**gap_prior))
+        self.level_map: Optional[LevelMap] = None if level_map is None else LevelMap(level_map)
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -169,6 +174,7 @@ class ConditionalFlow(nn.Module):
                 else [float(v) for v in self.temperature_weights]
             ),
             "gap_prior": None if self.gap_prior is None else self.gap_prior.config(),
+            "level_map": None if self.level_map is None else self.level_map.config(),
         }
 
     @classmethod

@@ -18,6 +18,7 @@ import torch
 
 from ...core.status import Status
 from .g_layer import GParams
+from .level_map import hdr_levels
 from .t_layer import TParams
 from .tabulated import TabulatedInverse
 
@@ -39,8 +40,10 @@ class PosteriorSummary:
     sigma: torch.Tensor  #: [B, 6] sqrt of the covariance diagonal
     gap_length_mean: torch.Tensor  #: [B] mean of |decay - production|
     gap_length_sigma: torch.Tensor  #: [B] standard deviation of |decay - production|
-    logp_threshold_68: torch.Tensor  #: [B] log p level enclosing 68% of the posterior mass (HDR)
-    logp_threshold_90: torch.Tensor  #: [B] log p level enclosing 90%
+    #: [B] log p level of the 68% region: the HDR enclosing 68% of the posterior mass, or the
+    #: calibrated level's HDR for a flow with a level map
+    logp_threshold_68: torch.Tensor
+    logp_threshold_90: torch.Tensor  #: [B] the same for 90%
     status: torch.Tensor  #: [B] int64, Status.OK or Status.NONFINITE
 
     def __len__(self) -> int:
@@ -96,13 +99,18 @@ def sobol_normal(n: int, dim: int, seed: int, dtype: torch.dtype = torch.float64
 
 
 def summary_from_samples(
-    x: torch.Tensor, log_p: torch.Tensor, weight: Optional[torch.Tensor] = None
+    x: torch.Tensor,
+    log_p: torch.Tensor,
+    weight: Optional[torch.Tensor] = None,
+    hdr_levels: Sequence[float] = (0.68, 0.90),
 ) -> PosteriorSummary:
     """Summary statistics from samples ``x [B, dim, n]`` and their ``log_p [B, n]``.
 
     ``weight [B, n]`` (summing to 1 per event): importance weights of the samples for the
     moments (mean, covariance, gap length; unbiased weighted covariance); the HDR thresholds
-    are those of the sampled density itself. ``None``: equal weights.
+    are those of the sampled density itself. ``None``: equal weights. ``hdr_levels``: the
+    sampled density's HDR levels reported as the 68% and 90% regions (a calibrated flow's
+    :class:`.level_map.LevelMap` values).
     """
     n = x.shape[-1]
     if weight is None:
@@ -117,7 +125,8 @@ def summary_from_samples(
     gap = (diff * diff).sum(1).sqrt()
     gap_mean = (gap * weight).sum(-1)
     gap_var = ((gap - gap_mean[:, None]) ** 2 * weight).sum(-1) * unbias
-    levels = torch.tensor([0.32, 0.10], dtype=log_p.dtype, device=log_p.device)
+    mass_outside = [round(1.0 - float(a), 12) for a in hdr_levels]
+    levels = torch.tensor(mass_outside, dtype=log_p.dtype, device=log_p.device)
     thresholds = torch.quantile(log_p, levels, dim=-1)  # [2, B]
     finite = (
         torch.isfinite(mean).all(-1)
@@ -239,7 +248,7 @@ def summarize(
         else:
             x, log_p = tabulated_samples(flow, enc, z, dtype or flow.dtype)
         weight = None if flow.gap_prior is None else flow.gap_prior.sample_weights(x)
-        summary = summary_from_samples(x, log_p, weight)
+        summary = summary_from_samples(x, log_p, weight, hdr_levels(flow))
         bad_input = ~torch.isfinite(enc).all(-1)
         summary.status[bad_input] = int(Status.NONFINITE)
         parts.append(summary)
