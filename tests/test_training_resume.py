@@ -119,3 +119,17 @@ def test_resume_with_another_world_size_reseeds_each_rank(tmp_path):
     torch.manual_seed(cfg.seed + ck["global_step"])  # rank 0
     assert torch.equal(got, torch.get_rng_state())
     assert not torch.equal(got, ck["rng"]["torch"])
+
+
+def test_resuming_a_run_that_spent_its_steps_trains_no_further(tmp_path):
+    """``max_steps`` reached: a resumed run stops at once (no extra optimiser step), keeps the
+    checkpoint's weights and still writes its bundle."""
+    folder = make_folder(tmp_path / "sim", n_events=80)
+    cfg = tiny_config(epochs=50, max_steps=5, calibrate=False)
+    Trainer(folder, tmp_path / "run", cfg).run()
+    ck = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ck["global_step"] == 5
+    resumed = Trainer(folder, tmp_path / "run", cfg, resume=True)
+    result = resumed.run()
+    assert resumed.global_step == 5 and result.stopped == "budget"
+    _assert_same_tree(resumed.model.state_dict(), ck["model"])

@@ -230,6 +230,8 @@ def run_epochs(parts: RunParts, log: MetricsLog) -> str:
         st.initial_val_loss = validate(parts)[0]
         logger.info("validation loss before training: %.4f", st.initial_val_loss)
     st.model.train()
+    if st.global_step and out_of_budget(parts, distributed_ok=True):
+        return "budget"  # a resumed run whose budget was spent takes no further step
     while st.epoch < cfg.epochs:
         t_epoch = time.perf_counter()
         budget_hit = train_epoch(parts)
