@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.status import Status
 from ..model.bundle import ModelBundle, load_bundle
+from ..model.flow.level_map import hdr_levels
 from . import plots
 from .collect import collect, posterior_samples
 from .conditional_report import conditional_sections
@@ -91,6 +92,8 @@ def evaluate(
         "samples_per_event": coverage_samples,
         "base_temperature": float(getattr(bundle.flow, "base_temperature", 1.0)),
         "event_temperature": getattr(bundle.flow, "temperature_weights", None) is not None,
+        # the flow's own HDR levels reported as 68% / 90% (its level map; nominal without one)
+        "hdr_levels": hdr_levels(bundle.flow),
     }
     figures = {
         "errors": plots.plot_errors(errors, out_dir / "errors.png").name,

@@ -84,7 +84,9 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         f" 90% region in {_fmt(cov['summary_90'])} of events.",
         f"Base temperature of the flow: {_fmt(cov.get('base_temperature', 1.0))}"
         " (1: uncalibrated; else fitted on the training run's validation events)"
-        + ("; times a width per event from its encoding." if cov.get("event_temperature") else "."),
+        + ("; times a width per event from its encoding" if cov.get("event_temperature") else "")
+        + _level_map(cov.get("hdr_levels"))
+        + ".",
         "",
         "| nominal | observed | std. error |",
         "|---|---|---|",
@@ -102,3 +104,12 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
     mpath = out_dir / "report.md"
     atomic_write_text(mpath, "\n".join(md))
     return jpath, mpath
+
+
+def _level_map(levels: list | None) -> str:
+    """The level map's part of the coverage sentence (empty without a map)."""
+    if not levels or [round(v, 9) for v in levels] == [0.68, 0.9]:
+        return ""
+    return "; the 68% / 90% regions are the flow's {:.1f}% / {:.1f}% HDRs (level map)".format(
+        *(100 * v for v in levels)
+    )

@@ -65,7 +65,8 @@ def render(report: dict, source: str, command: str) -> str:
         f"| truth inside the 68% / 90% highest-density region | {100 * cov['summary_68']:.1f}% / "
         f"{100 * cov['summary_90']:.1f}% |",
         f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'}"
-        f"{' x a width per event' if cov.get('event_temperature') else ''} |",
+        f"{' x a width per event' if cov.get('event_temperature') else ''}"
+        f"{_level_map(cov.get('hdr_levels'))} |",
         f"| gap-length prior the flow learned | {_gap_prior(report)} |",
         f"| training of the flow | {_budget(report, 'flow')} |",
         f"| training of the MSE baseline | {_budget(report, 'mse_baseline')} |",
@@ -108,6 +109,15 @@ def _conditional(conditional: dict) -> list[str]:
 
 def _markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}-report:start -->", f"<!-- {name}-report:end -->"
+
+
+def _level_map(levels: list | None) -> str:
+    """The level map in the temperature row (empty without one)."""
+    if not levels or [round(v, 9) for v in levels] == [0.68, 0.9]:
+        return ""
+    return "; 68% / 90% regions = the flow's {:.1f}% / {:.1f}% HDRs (level map)".format(
+        *(100 * v for v in levels)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
