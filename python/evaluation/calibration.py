@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from ..model.flow.level_map import LevelMap
 from .coverage import coverage_curve
 from .event_temperature import MIN_EVENTS, fit_event_temperature
 from .predictions import batches
-from .truth_ranks import RankTable, hdr_ranks
+from .truth_ranks import RankTable
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +104,15 @@ def fit_temperature(
     t_min: float = 0.5,
     t_max: float = 2.0,
     levels: np.ndarray = FIT_LEVELS,
+    table: Optional[RankTable] = None,
 ) -> Calibration:
     """Fit the base temperature on events ``encoding [B, D]`` with truths ``truth [B, dim]``
-    (metres). Returns the :class:`Calibration`; ``flow`` is left unchanged."""
+    (metres). Returns the :class:`Calibration`; ``flow`` is left unchanged. ``table``: the
+    events' :class:`RankTable` when the caller has built it (with ``n_samples`` and ``seed``)."""
     if encoding.shape[0] < 100:
         raise InputError(f"calibration needs at least 100 events, got {encoding.shape[0]}")
-    table = RankTable(flow, encoding, truth, n_samples, seed)
+    if table is None:
+        table = RankTable(flow, encoding, truth, n_samples, seed)
     ranks: dict[float, np.ndarray] = {}
 
     def loss(log_t: float) -> float:
@@ -187,11 +190,12 @@ def calibrate_flow(
         fit = fit_event_temperature(flow, encoding, truth)
         flow.set_temperature_weights(fit.weights)
         record = fit.summary()
-    cal = fit_temperature(flow, encoding, truth, n_samples=n_samples, seed=seed)
+    table = RankTable(flow, encoding, truth, n_samples, seed)
+    cal = fit_temperature(flow, encoding, truth, n_samples=n_samples, seed=seed, table=table)
     cal.event_temperature = record
     flow.base_temperature = cal.temperature
     if level_map and encoding.shape[0] >= MIN_LEVEL_MAP_EVENTS:
-        rank = hdr_ranks(flow, encoding, truth, n_samples=n_samples, seed=seed)[0]
+        rank = table(cal.temperature)  # the ranks of the fitted width, tables reused
         flow.level_map = LevelMap.fit(rank)
         cal.level_map = flow.level_map.config()
         mapped, _ = coverage_curve(flow.level_map.calibrated_rank(rank), np.asarray(cal.levels))
