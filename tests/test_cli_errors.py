@@ -18,6 +18,7 @@ from llp_gap_reco.cli.main import main
 from llp_gap_reco.data.features.convention import CONVENTIONS, ORIGINAL
 from llp_gap_reco.data.parquet.format import DEFAULT_EVENTS_PER_FILE
 from llp_gap_reco.data.simulation import KINDS
+from llp_gap_reco.i3.engine import ON_ERROR
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +159,7 @@ def test_parser_constants_agree_with_the_package():
     assert parsers.DEFAULT_EVENTS_PER_FILE == DEFAULT_EVENTS_PER_FILE
     assert parsers.CONVENTIONS == tuple(CONVENTIONS) and parsers.ORIGINAL_CONVENTION == ORIGINAL
     assert parsers.QUICKSTART_STEPS == quickstart.DEFAULT_STEPS
+    assert parsers.ON_ERROR == ON_ERROR
 
 
 MODULES = """

@@ -240,3 +240,63 @@ def test_convert_of_a_truncated_file_is_a_one_line_error(files, tmp_path, capsys
     lines = [x for x in err.splitlines() if "llp-gap-reco convert: error:" in x]
     assert len(lines) == 1 and f"Error reading {cut}" in lines[0], err
     assert "Traceback" not in err
+
+
+def _with_bad_truth(good: str, bad: str) -> list[tuple[int, int]]:
+    """Copy ``good`` to ``bad``; the 3rd InIceSplit P frame's LLPInfo loses prod_x, the 7th's
+    gets a NaN length. Returns the (run, event) of the two."""
+    from icecube import dataclasses, dataio, icetray
+
+    out, n, hit = dataio.I3File(bad, "w"), 0, []
+    for frame in dataio.I3File(good):
+        if (
+            frame.Stop == icetray.I3Frame.Physics
+            and frame["I3EventHeader"].sub_event_stream == "InIceSplit"
+        ):
+            n += 1
+            if n in (3, 7):
+                info = dataclasses.I3MapStringDouble(frame["LLPInfo"])
+                if n == 3:
+                    del info["prod_x"]
+                else:
+                    info["length"] = float("nan")
+                del frame["LLPInfo"]
+                frame["LLPInfo"] = info
+                header = frame["I3EventHeader"]
+                hit.append((header.run_id, header.event_id))
+        out.push(frame)
+    out.close()
+    return hit
+
+
+def test_convert_stops_on_a_bad_truth_map_or_counts_it(files, tmp_path, capsys):
+    from llp_gap_reco.cli.main import main
+    from llp_gap_reco.core.errors import InputError
+    from llp_gap_reco.data.parquet.reader import ConvertedFolder
+    from llp_gap_reco.dataset import read_data_file
+    from llp_gap_reco.i3.convert import convert_files
+    from llp_gap_reco.i3.simulated_i3 import write_simulated_i3
+    from llp_gap_reco.simulation import simulate
+
+    good, bad = str(tmp_path / "good.i3"), str(tmp_path / "bad.i3")
+    write_simulated_i3(good, 20, seed=8, run_id=3)
+    (run3, ev3), (run7, ev7) = _with_bad_truth(good, bad)
+    # OnError='raise' (default): a clear error naming the event and the missing key
+    with pytest.raises(InputError, match=rf"run {run3} event {ev3}: .*lacks \['prod_x'\]"):
+        convert_files(None, [bad], str(tmp_path / "stop"), events_per_file=5, progress=False)
+    assert main(["convert", "-i", bad, "-o", str(tmp_path / "cli")]) == 2
+    err = capsys.readouterr().err
+    assert "lacks ['prod_x']" in err and "Traceback" not in err
+    # OnError='flag': both events counted as ERROR, every other one written with its truth
+    folder = str(tmp_path / "flag")
+    assert main(["convert", "-i", bad, "-o", folder, "--events-per-file", "5",
+                 "--on-error", "flag"]) == 0  # fmt: skip
+    cf = ConvertedFolder(folder)
+    assert cf.manifest["n_events"] == 18
+    assert cf.manifest["skipped_by_status"] == {"ERROR": 2}
+    keys = ("prod_x", "prod_y", "prod_z", "decay_x", "decay_y", "decay_z")
+    kept = [e for e in simulate(20, seed=8, run_id=3) if (e.run_id, e.event_id) not in
+            {(run3, ev3), (run7, ev7)}]  # fmt: skip
+    assert len(kept) == 18
+    targets = np.concatenate([read_data_file(f, targets=True).targets for f in cf.files])
+    np.testing.assert_allclose(targets, [[e.truth[k] for k in keys] for e in kept], atol=1e-6)

@@ -34,6 +34,8 @@ CONVENTIONS = ("package", "original")
 ORIGINAL_CONVENTION = "original"
 #: ``cli.quickstart.DEFAULT_STEPS``
 QUICKSTART_STEPS = 4000
+#: what the I3 modules do with an event they cannot process (mirrors llp_gap_reco.i3.engine)
+ON_ERROR = ("raise", "flag")
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         events_per_file=args.events_per_file,
         sub_event_stream=args.sub_event_stream or None,
         geometry_table=args.geometry_table,
+        on_error=args.on_error,
     )
     print(args.out)
     return 0

@@ -16,6 +16,7 @@ from ..core.version import __version__
 from .arguments import (
     CONVENTIONS,
     DEFAULT_EVENTS_PER_FILE,
+    ON_ERROR,
     ORIGINAL_CONVENTION,
     PROG,
     QUICKSTART_STEPS,
@@ -222,6 +223,13 @@ def _convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--events-per-file", type=positive, default=DEFAULT_EVENTS_PER_FILE)
     p.add_argument(
         "--sub-event-stream", default="InIceSplit", help="sub-event stream to convert ('' for all)"
+    )
+    p.add_argument(
+        "--on-error",
+        choices=ON_ERROR,
+        default="raise",
+        help="an event that cannot be converted (unreadable truth, unexpected error): stop "
+        "('raise') or count it as ERROR in the manifest and go on ('flag')",
     )
 
 

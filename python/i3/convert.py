@@ -26,18 +26,34 @@ except ImportError:
 
 from ..core.errors import InputError
 from ..core.geometry import Geometry
+from ..core.status import Status
 from ..data.features import FeatureExtractor
 from ..data.features.config import ConfigLike
 from ..data.parquet.writer import ConvertedFolderWriter
 from . import logging_bridge
 from .access import I3FrameAccess
+from .engine import ON_ERROR
+from .errors import ConfigurationError
 from .frame_features import ExclusionSettings, frame_features
 
 logger = logging.getLogger(__name__)
 
 
+#: keys an ``LLPInfo`` map must hold
+LLP_INFO_KEYS = ("prod_x", "prod_y", "prod_z", "zenith", "azimuth", "length")
+
+
 def llp_truth(info: dataclasses.I3MapStringDouble) -> dict:
-    """Truth dict (writer keys) from an ``LLPInfo`` map."""
+    """Truth dict (writer keys) from an ``LLPInfo`` map; :class:`InputError` when it lacks one
+    of :data:`LLP_INFO_KEYS` or one of them is not finite."""
+    if not hasattr(info, "keys"):
+        raise InputError(f"the truth is a {type(info).__name__}, not an I3MapStringDouble")
+    missing = [k for k in LLP_INFO_KEYS if k not in info]
+    if missing:
+        raise InputError(f"the truth map lacks {missing} (has {sorted(info.keys())})")
+    bad = [k for k in LLP_INFO_KEYS if not math.isfinite(float(info[k]))]
+    if bad:
+        raise InputError(f"the truth map has non-finite {bad}")
     d = dataclasses.I3Direction(float(info["zenith"]), float(info["azimuth"]))
     u = (
         math.sin(d.theta) * math.cos(d.phi),
@@ -103,6 +119,13 @@ class I3ToParquet(icetray.I3Module):
             "Geometry table used until a G frame arrives (files without GCD).",
             None,
         )
+        self.AddParameter(
+            "OnError",
+            "'raise': an event that cannot be converted (an unreadable truth map, an "
+            "unexpected error) stops the tray; 'flag': it is logged with its traceback, counted "
+            "as ERROR in the folder's manifest, and the tray goes on.",
+            "raise",
+        )
         self.AddOutBox("OutBox")
 
     def Configure(self) -> None:
@@ -112,6 +135,11 @@ class I3ToParquet(icetray.I3Module):
         self.pulse_key = self.GetParameter("Pulses") or self.extractor.pulse_key
         self.stream = self.GetParameter("SubEventStream")
         self.truth_key = self.GetParameter("TruthKey")
+        self.on_error = self.GetParameter("OnError")
+        if self.on_error not in ON_ERROR:
+            icetray.logging.log_fatal(
+                f"OnError must be one of {ON_ERROR}, got {self.on_error!r}", unit="I3ToParquet"
+            )
         self.access = I3FrameAccess()
         table = self.GetParameter("GeometryTable")
         self.geometry = Geometry.from_table(table) if table else None
@@ -148,23 +176,44 @@ class I3ToParquet(icetray.I3Module):
             )
         self._seen += 1
         if self._seen > self._skip:
+            self._convert(frame)
+        self.bar.update(1)
+        self.PushFrame(frame)
+
+    def _convert(self, frame: icetray.I3Frame) -> None:
+        """Add one P frame to the writer (an event that fails: see ``OnError``)."""
+        header = frame["I3EventHeader"] if "I3EventHeader" in frame else None
+        run_id = header.run_id if header else 0
+        event_id = header.event_id if header else self._seen
+        try:
             ff = frame_features(
                 self.access, frame, self.pulse_key, self.geometry, self.extractor, self.exclusions
             )
-            header = frame["I3EventHeader"] if "I3EventHeader" in frame else None
             truth = llp_truth(frame[self.truth_key]) if self.truth_key in frame else None
-            self.writer.add(
-                header.run_id if header else 0,
-                header.event_id if header else self._seen,
-                ff.features if ff.features is not None else _empty(self.extractor.dim),
-                ff.string if ff.string is not None else (),
-                ff.om if ff.om is not None else (),
-                truth=truth,
-                muon=muon_info(frame),
-                status=ff.status,
-            )
-        self.bar.update(1)
-        self.PushFrame(frame)
+            muon = muon_info(frame)
+        except ConfigurationError:
+            raise
+        except Exception as err:
+            where = f"run {run_id} event {event_id}"
+            if self.on_error == "raise":
+                logger.error("%s: conversion failed; stopping (OnError='raise')", where)
+                if isinstance(err, InputError):
+                    raise InputError(f"{where}: {err}") from err
+                raise
+            logger.exception("%s: conversion failed; counted as ERROR (OnError='flag')", where)
+            self.writer.add(run_id, event_id, _empty(self.extractor.dim), (), (),
+                            status=Status.ERROR)  # fmt: skip
+            return
+        self.writer.add(
+            run_id,
+            event_id,
+            ff.features if ff.features is not None else _empty(self.extractor.dim),
+            ff.string if ff.string is not None else (),
+            ff.om if ff.om is not None else (),
+            truth=truth,
+            muon=muon,
+            status=ff.status,
+        )
 
     def Finish(self) -> None:
         self.bar.close()
@@ -200,9 +249,11 @@ def convert_files(
     sub_event_stream: Optional[str] = "InIceSplit",
     progress: bool = True,
     geometry_table: Optional[str] = None,
+    on_error: str = "raise",
 ) -> str:
     """Run a tray ``I3Reader(gcd, *inputs) -> I3ToParquet``; returns ``out_dir``. ``gcd`` may be
-    None when the inputs carry their own G frame or ``geometry_table`` names a table."""
+    None when the inputs carry their own G frame or ``geometry_table`` names a table;
+    ``on_error`` is the module's ``OnError``."""
     # dataio registers I3Reader; imported here so the module loads without the full tray
     from icecube import dataio  # noqa: F401
     from icecube.icetray import I3Tray
@@ -224,9 +275,15 @@ def convert_files(
         Source=",".join(map(os.path.basename, inputs)),
         Progress=progress,
         GeometryTable=geometry_table,
+        OnError=on_error,
     )
     try:
         tray.Execute()
+    except InputError as err:  # an event I3ToParquet cannot convert (OnError='raise')
+        raise InputError(
+            f"{err}; {out_dir} keeps the files completed before it (fix the input, or convert "
+            "with OnError='flag' to count such events as ERROR and go on)"
+        ) from err
     except RuntimeError as err:
         # I3Reader's message for a truncated or corrupt file: a fault of the input, not a bug
         message = str(err)
