@@ -3,8 +3,10 @@
 
     python convert_i3_to_parquet.py --gcd GCD.i3.zst -i IN.i3.zst -o OUT_DIR
 
-Equivalent to ``llp-gap-reco convert --gcd GCD -i IN -o OUT_DIR``. Exit codes: 0 success,
-1 processing error, 2 bad arguments. Rerunning into the same folder resumes.
+Equivalent to ``llp-gap-reco convert --gcd GCD -i IN -o OUT_DIR`` (same options, e.g.
+``--on-error flag``). Exit codes: 0 success, 1 unexpected processing error, 2 bad arguments or
+unusable input (a truncated file; an event whose truth map is unreadable, unless
+``--on-error flag`` counts it as ERROR). Rerunning into the same folder resumes.
 """
 
 from __future__ import annotations
