@@ -121,7 +121,7 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     from llp_gap_reco.bundle import save_bundle
     from llp_gap_reco.cli.main import main
 
-    folder = make_folder(tmp_path / "sim", n_events=300, events_per_file=100, seed=8)
+    folder = make_folder(tmp_path / "sim", n_events=600, events_per_file=200, seed=8)
     src = save_bundle(make_bundle(folder), tmp_path / "untrained.pt")
     out = tmp_path / "calibrated.pt"
     assert (
@@ -142,10 +142,11 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     )
     cal = load_bundle(out)
     rec = cal.training["calibration"]
-    assert rec["n_events"] == 300 and rec["data"] == folder
+    assert rec["n_events"] == 600 and rec["data"] == folder
     assert cal.flow.base_temperature == pytest.approx(rec["temperature"])
-    assert cal.flow.temperature_weights is not None  # 300 events: the width per event too
-    assert rec["event_temperature"]["n_events"] == 300
+    assert cal.flow.temperature_weights is not None  # 600 events: the width per event too
+    assert rec["event_temperature"]["n_events"] == 600
+    assert cal.flow.level_map is not None and rec["level_map"] == cal.flow.level_map.config()
     assert load_bundle(src).flow.base_temperature == 1.0  # input untouched
     assert load_bundle(src).flow.temperature_weights is None
     # the fitted width brings the coverage curve closer to nominal on these events
@@ -153,5 +154,13 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     err = lambda c: float(np.mean((np.asarray(c) - lv) ** 2))  # noqa: E731
     assert err(rec["coverage_after"]) <= err(rec["coverage_before"])
     assert "base temperature" in capsys.readouterr().out
+    # --no-level-map: the same widths, the flow's own HDR levels
+    plain = tmp_path / "plain.pt"
+    argv = ["calibrate", "--model", str(src), "--data", folder, "--samples", "128"]
+    assert main([*argv, "--out", str(plain), "--no-level-map"]) == 0
+    plain_cal = load_bundle(plain)
+    assert plain_cal.flow.level_map is None and not plain_cal.training["calibration"]["level_map"]
+    assert plain_cal.flow.base_temperature == pytest.approx(cal.flow.base_temperature, abs=1e-12)
+    assert "mapped" not in capsys.readouterr().out
     assert main(["calibrate", "--model", str(src), "--data", folder, "--out", str(src)]) == 2
     assert "llp-gap-reco calibrate: error: --out must differ" in capsys.readouterr().err

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         n_samples=args.samples,
         seed=args.seed,
         event_temperature=not args.global_only,
+        level_map=not args.no_level_map,
     )
     path = save_bundle(bundle, args.out)
     ev = cal.event_temperature

@@ -197,5 +197,10 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="one base temperature for all events (no event-dependent width)",
     )
+    p.add_argument(
+        "--no-level-map",
+        action="store_true",
+        help="report the flow's own HDR at each level (no map from nominal to HDR levels)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", type=device, default="cpu")

@@ -217,6 +217,7 @@ def calibrate_bundle(
     seed: int = 0,
     batch_size: int = 256,
     event_temperature: bool = True,
+    level_map: bool = True,
 ) -> Calibration:
     """Fit and set the posterior width of a flow ``bundle`` (see :func:`calibrate_flow`) on a
     labeled converted folder (or list of files) the model was not trained on; records it in
@@ -226,6 +227,7 @@ def calibrate_bundle(
         raise BundleError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
     it, _ = batches(bundle, data, batch_size, targets=True)
     enc, truth = collect_encodings(bundle.encode, it, max_events)
-    cal = calibrate_flow(bundle.flow_head, enc, truth, event_temperature, n_samples, seed)
+    cal = calibrate_flow(bundle.flow_head, enc, truth, event_temperature, n_samples, seed,
+                         level_map)  # fmt: skip
     bundle.training = dict(bundle.training or {}, calibration=dict(cal.to_dict(), data=str(data)))
     return cal

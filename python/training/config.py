@@ -62,6 +62,8 @@ class TrainConfig:
     calibrate: bool = True
     #: calibration also fits a width per event from its encoding (``evaluation.event_temperature``)
     event_temperature: bool = True
+    #: calibration ends with a level map (nominal -> the flow's HDR level; ``model.flow.level_map``)
+    level_map: bool = True
     calibration_events: int = 5000
     #: prior on the gap length that a flow learns: "simulated" (the training set's own) or
     #: "flat" (each event weighted by 1 / p(gap length): regions that hold for every true gap

@@ -42,7 +42,7 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
         enc, truth = collect_encodings(model.encode, loader, setup.config.calibration_events)
         cal = calibrate_flow(
             flow, enc, truth, event_temperature=setup.config.event_temperature,
-            seed=setup.config.seed,
+            seed=setup.config.seed, level_map=setup.config.level_map,
         )  # fmt: skip
     except ValueError as err:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)
