@@ -16,7 +16,7 @@ ignores make it over-confident, not less informed).
 Prints one line per event and the summary: correlation of posterior mean and true gap length,
 half-width of the central 68% of the error against that of a constant guess (the median), the
 median posterior standard deviation (``resources/docs/evaluation.md``, "How much the events
-say about the gap"). About 8 s per event on one core.
+say about the gap"). About 5 s per event on one core.
 """
 
 from __future__ import annotations
@@ -41,11 +41,8 @@ def _muon(energy: float, s0: float, s1: float) -> Track:
 
 def dom_charges(event: SimulatedEvent, geometry) -> np.ndarray:
     """Total charge (PE) per DOM of ``geometry``, ``[n_doms]``."""
-    row = {(int(s), int(o)): i for i, (s, o) in enumerate(zip(geometry.string, geometry.om))}
-    q = np.zeros(len(geometry))
-    for s, o, c in event.pulses[:, [0, 1, 4]]:
-        q[row[(int(s), int(o))]] += c
-    return q
+    p = event.pulses
+    return np.bincount(geometry.index(p[:, 0], p[:, 1]), p[:, 4], len(geometry))
 
 
 def gap_posterior(event: SimulatedEvent, simulator, decay_length: float) -> np.ndarray:
@@ -58,18 +55,24 @@ def gap_posterior(event: SimulatedEvent, simulator, decay_length: float) -> np.n
     e_prod = e_llp / f
     n = np.round(dom_charges(event, geo))
     noise = simulator.noise_rate * (K.READOUT_END_NS - K.READOUT_START_NS) * 1e-9
+
+    def add_light(mu: np.ndarray, tracks: list[Track]) -> np.ndarray:
+        light = track_light(geo.pos, simulator.efficiency, prod, d, 0.0, tracks,
+                            simulator.ice, simulator.config.angular_acceptance)  # fmt: skip
+        mu = mu.copy()
+        np.add.at(mu, light.dom, light.mu)
+        return mu
+
     log_l = np.full((SHIFTS.size, GAPS.size), -np.inf)
     for i, shift in enumerate(SHIFTS):
+        # the muon before and after production does not depend on the gap
+        muon = add_light(noise, [_muon(e_prod, s_in, shift), _muon((1 - f) * e_prod, shift, s_out)])
         for j, gap in enumerate(GAPS):
             if shift + gap > s_out:
                 continue
-            tracks = [_muon(e_prod, s_in, shift), _muon((1 - f) * e_prod, shift, s_out)]
-            tracks += [_muon(0.5 * (1 + sgn * asym) * e_llp, shift + gap, s_out)
-                       for sgn in (1.0, -1.0)]  # fmt: skip
-            light = track_light(geo.pos, simulator.efficiency, prod, d, 0.0, tracks,
-                                simulator.ice, simulator.config.angular_acceptance)  # fmt: skip
-            mu = noise.copy()
-            np.add.at(mu, light.dom, light.mu)
+            pair = [_muon(0.5 * (1 + sgn * asym) * e_llp, shift + gap, s_out)
+                    for sgn in (1.0, -1.0)]  # fmt: skip
+            mu = add_light(muon, pair)
             log_l[i, j] = float(np.sum(n * np.log(mu) - mu))
     log_post = log_l - GAPS[None] / decay_length
     w = np.exp(log_post - log_post.max()).sum(0)
