@@ -149,14 +149,37 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     assert cal.flow.level_map is not None and rec["level_map"] == cal.flow.level_map.config()
     assert load_bundle(src).flow.base_temperature == 1.0  # input untouched
     assert load_bundle(src).flow.temperature_weights is None
-    # the fitted width brings the coverage curve closer to nominal on these events
     lv = np.asarray(rec["levels"])
     err = lambda c: float(np.mean((np.asarray(c) - lv) ** 2))  # noqa: E731
-    assert err(rec["coverage_after"]) <= err(rec["coverage_before"])
-    assert "base temperature" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "base temperature" in printed and "region tilt h" in printed
+    # 600 events: a gap-length tilt of the regions, recorded with its validation coverage; its
+    # loss (squared deviations per true gap-length quintile, plus 5x overall) is not above none's
+    assert cal.flow.region_tilt is not None
+    tilt = rec["region_tilt"]
+    assert tilt["values"] == cal.flow.region_tilt.config()["values"]
+    assert tilt["temperature"] == pytest.approx(rec["temperature"], abs=1e-12)
+
+    def tilt_loss(per_bin: list, overall: list) -> float:
+        return sum(float(np.sum((np.asarray(b) - a) ** 2)) + 5 * (o - a) ** 2
+                   for b, o, a in zip(per_bin, overall, lv))  # fmt: skip
+
+    before = tilt_loss(tilt["coverage_before"], tilt["overall_before"])
+    assert tilt_loss(tilt["coverage_after"], tilt["overall_after"]) <= before + 1e-9
+    # --no-region-tilt: the regions of the posterior itself
+    untilted = tmp_path / "untilted.pt"
+    argv = ["calibrate", "--model", str(src), "--data", folder, "--samples", "128"]
+    assert main([*argv, "--out", str(untilted), "--no-region-tilt"]) == 0
+    untilted_cal = load_bundle(untilted)
+    assert untilted_cal.flow.region_tilt is None
+    untilted_rec = untilted_cal.training["calibration"]
+    assert not untilted_rec["region_tilt"]
+    # the fitted width brings the coverage curve closer to nominal on these events
+    assert err(untilted_rec["coverage_after"]) <= err(untilted_rec["coverage_before"])
+    assert untilted_cal.flow.level_map is not None
+    assert "region tilt h" not in capsys.readouterr().out
     # --no-level-map: the same widths, the flow's own HDR levels
     plain = tmp_path / "plain.pt"
-    argv = ["calibrate", "--model", str(src), "--data", folder, "--samples", "128"]
     assert main([*argv, "--out", str(plain), "--no-level-map"]) == 0
     plain_cal = load_bundle(plain)
     assert plain_cal.flow.level_map is None and not plain_cal.training["calibration"]["level_map"]

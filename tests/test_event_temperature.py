@@ -89,10 +89,11 @@ def test_fit_recovers_a_width_that_follows_the_encoding():
         k = bin_index(enc[:, 0].numpy(), quantile_edges(enc[:, 0].numpy()))
         return np.array([np.mean(ranks[k == i] <= 0.68) for i in range(5)])
 
-    one = calibrate_flow(flow, enc, truth, event_temperature=False, n_samples=128, seed=6)
+    kw = dict(n_samples=128, seed=6, region_tilt=False)  # the event width, no gap-length tilt
+    one = calibrate_flow(flow, enc, truth, event_temperature=False, **kw)
     assert one.event_temperature == {} and flow.temperature_weights is None
     before = quintile_coverage(hdr_ranks(flow, enc, truth, 128, seed=7)[0])
-    cal = calibrate_flow(flow, enc, truth, event_temperature=True, n_samples=128, seed=6)
+    cal = calibrate_flow(flow, enc, truth, event_temperature=True, **kw)
     assert flow.temperature_weights is not None and cal.event_temperature["n_events"] == 2000
     after = quintile_coverage(hdr_ranks(flow, enc, truth, 128, seed=7)[0])
     assert np.abs(before - 0.68).max() > 0.10, before

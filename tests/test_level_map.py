@@ -84,9 +84,10 @@ def test_calibration_with_a_map_holds_every_level_on_new_events():
     with torch.no_grad():
         truth = flow.sample_base(z, enc)[0][:, 0]
     fit, test = slice(0, 1500), slice(1500, 3000)
-    calibrate_flow(flow, enc[fit], truth[fit], event_temperature=False, level_map=False, seed=7)
+    one_t = dict(event_temperature=False, region_tilt=False, seed=7)  # the level map alone
+    calibrate_flow(flow, enc[fit], truth[fit], level_map=False, **one_t)
     raw = hdr_ranks(flow, enc[test], truth[test], 256, seed=8)[0]
-    cal = calibrate_flow(flow, enc[fit], truth[fit], event_temperature=False, seed=7)
+    cal = calibrate_flow(flow, enc[fit], truth[fit], **one_t)
     assert cal.level_map and flow.level_map is not None
     np.testing.assert_allclose(cal.coverage_mapped, [0.68, 0.90], atol=0.01)  # in sample
     mapped = calibrated_rank(flow, hdr_ranks(flow, enc[test], truth[test], 256, seed=8)[0])

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         event_temperature=not args.global_only,
         level_map=not args.no_level_map,
+        region_tilt=not args.no_region_tilt,
     )
     path = save_bundle(bundle, args.out)
     ev = cal.event_temperature
@@ -38,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
     print("nominal  " + " ".join(f"{v:5.2f}" for v in cal.levels))
     print("T = 1    " + " ".join(f"{v:5.3f}" for v in cal.coverage_before))
     print("fitted   " + " ".join(f"{v:5.3f}" for v in cal.coverage_after))
+    if cal.region_tilt:
+        rt = cal.region_tilt
+        print("region tilt h " + " ".join(f"{v:+.2f}" for v in rt["values"]) + " at gap lengths "
+              + " ".join(f"{v:.0f}" for v in rt["gap_knots"]) + " m; 68% per true gap-length "
+              + "quintile " + " ".join(f"{100 * v:.0f}" for v in rt["coverage_before"][0])
+              + " -> " + " ".join(f"{100 * v:.0f}" for v in rt["coverage_after"][0]))  # fmt: skip
     if cal.coverage_mapped:
         print("mapped   " + " ".join(f"{v:5.3f}" for v in cal.coverage_mapped))
     print(f"wrote {path}")

@@ -202,5 +202,10 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="report the flow's own HDR at each level (no map from nominal to HDR levels)",
     )
+    p.add_argument(
+        "--no-region-tilt",
+        action="store_true",
+        help="regions of the posterior itself (no gap-length tilt fitted on the true gap lengths)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", type=device, default="cpu")

@@ -34,10 +34,12 @@ from ..core.batch import PackedBatch
 from ..core.errors import InputError
 from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
+from ..model.flow.gap_prior import gap_lengths
 from ..model.flow.level_map import LevelMap
 from .coverage import coverage_curve
 from .event_temperature import MIN_EVENTS, fit_event_temperature
 from .predictions import batches
+from .region_tilt_fit import fit_region_tilt
 from .truth_ranks import RankTable
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class Calibration:
     #: the level map fitted after ``temperature`` (empty: none)
     level_map: list[float] = field(default_factory=list)
     coverage_mapped: list[float] = field(default_factory=list)  # with the level map
+    #: the gap-length region tilt fitted after ``temperature`` (empty: none)
+    region_tilt: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,15 +174,19 @@ def calibrate_flow(
     n_samples: int = 256,
     seed: int = 0,
     level_map: bool = True,
+    region_tilt: bool = True,
 ) -> Calibration:
     """Calibrate ``flow`` in place on held-out events: with ``event_temperature``, first the
     event-dependent width (:func:`~.event_temperature.fit_event_temperature`), then the base
     temperature on top of it (:func:`fit_temperature`; otherwise the base temperature alone),
-    then, with ``level_map`` and at least :data:`MIN_LEVEL_MAP_EVENTS` events, the level map.
-    A previous event-dependent width and level map are cleared first."""
+    then, with at least :data:`MIN_LEVEL_MAP_EVENTS` events, with ``region_tilt`` the
+    gap-length region tilt and the base temperature again
+    (:func:`~.region_tilt_fit.fit_region_tilt`) and with ``level_map`` the level map. A previous
+    event-dependent width, region tilt and level map are cleared first."""
     record: dict = {}
     flow.set_temperature_weights(None)
     flow.level_map = None
+    flow.region_tilt = None
     if event_temperature and encoding.shape[0] < MIN_EVENTS:
         logger.warning(
             "calibration: %d events are too few for an event-dependent width (at least %d); "
@@ -194,7 +202,20 @@ def calibrate_flow(
     cal = fit_temperature(flow, encoding, truth, n_samples=n_samples, seed=seed, table=table)
     cal.event_temperature = record
     flow.base_temperature = cal.temperature
-    if level_map and encoding.shape[0] >= MIN_LEVEL_MAP_EVENTS:
+    enough = encoding.shape[0] >= MIN_LEVEL_MAP_EVENTS
+    if region_tilt and enough:
+        tilt = fit_region_tilt(table.densities, gap_lengths(truth.double().cpu().numpy()),
+                               cal.temperature)  # fmt: skip
+        flow.region_tilt, flow.base_temperature = tilt.tilt, tilt.temperature
+        cal.temperature, cal.region_tilt = tilt.temperature, tilt.summary()
+        cal.coverage_after = tilt.overall_after
+    elif region_tilt:
+        logger.warning(
+            "calibration: %d events are too few for a region tilt (at least %d); none fitted",
+            encoding.shape[0],
+            MIN_LEVEL_MAP_EVENTS,
+        )
+    if level_map and enough:
         rank = table(cal.temperature)  # the ranks of the fitted width, tables reused
         flow.level_map = LevelMap.fit(rank)
         cal.level_map = flow.level_map.config()
@@ -218,6 +239,7 @@ def calibrate_bundle(
     batch_size: int = 256,
     event_temperature: bool = True,
     level_map: bool = True,
+    region_tilt: bool = True,
 ) -> Calibration:
     """Fit and set the posterior width of a flow ``bundle`` (see :func:`calibrate_flow`) on a
     labeled converted folder (or list of files) the model was not trained on; records it in
@@ -228,6 +250,6 @@ def calibrate_bundle(
     it, _ = batches(bundle, data, batch_size, targets=True)
     enc, truth = collect_encodings(bundle.encode, it, max_events)
     cal = calibrate_flow(bundle.flow_head, enc, truth, event_temperature, n_samples, seed,
-                         level_map)  # fmt: skip
+                         level_map, region_tilt)  # fmt: skip
     bundle.training = dict(bundle.training or {}, calibration=dict(cal.to_dict(), data=str(data)))
     return cal

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
 from ..model.flow.level_map import calibrated_rank, hdr_levels
+from ..model.flow.region_tilt import region_scores
 from ..model.flow.summary import tabulated_samples
 from .coverage import hdr_rank
 from .predictions import _np, batches, posterior
@@ -92,10 +93,14 @@ def collect(
                 batch.batch_size, coverage_samples, 6, generator=gen, dtype=torch.float64
             )
             samples, logp_s = posterior_samples(flow, enc, z.to(bundle.device))
-            out["rank"].append(calibrated_rank(flow, hdr_rank(logp_s.cpu(), lt.cpu())))
+            score, weight = region_scores(
+                getattr(flow, "region_tilt", None), samples.transpose(1, 2), logp_s
+            )
+            rank = hdr_rank(score.cpu(), lt.cpu(), None if weight is None else weight.cpu())
+            out["rank"].append(calibrated_rank(flow, rank))
             out["coord_rank"].append(coordinate_ranks(samples, targets))
             for name, level in zip(("log_volume_68", "log_volume_90"), hdr_levels(flow)):
-                out[name].append(log_hdr_volume(logp_s, level))
+                out[name].append(log_hdr_volume(logp_s, level, score, weight))
             out["n_doms"].append(_np(batch.seqlens).astype(np.int64))
             out["truth"].append(_np(targets))
             out["mean"].append(_np(summary.mean))

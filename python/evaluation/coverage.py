@@ -17,12 +17,20 @@ DEFAULT_LEVELS = np.round(np.linspace(0.05, 0.95, 19), 4)
 
 
 def hdr_rank(
-    logp_samples: torch.Tensor | np.ndarray, logp_truth: torch.Tensor | np.ndarray
+    logp_samples: torch.Tensor | np.ndarray,
+    logp_truth: torch.Tensor | np.ndarray,
+    weight: torch.Tensor | np.ndarray | None = None,
 ) -> np.ndarray:
-    """``[B, S], [B] -> [B]``: fraction of posterior samples at least as dense as the truth."""
+    """``[B, S], [B] -> [B]``: fraction of posterior samples at least as dense as the truth
+    (``weight [B, S]``, summing to 1 per event: their weighted mass, for the region scores of a
+    flow with a region tilt, ``model.flow.region_tilt``)."""
     ls = torch.as_tensor(logp_samples, dtype=torch.float64)
     lt = torch.as_tensor(logp_truth, dtype=torch.float64)
-    rank = (ls >= lt[:, None]).double().mean(1)
+    above = (ls >= lt[:, None]).double()
+    if weight is None:
+        rank = above.mean(1)
+    else:
+        rank = (above * torch.as_tensor(weight, dtype=torch.float64)).sum(1)
     rank[~torch.isfinite(lt)] = 1.0  # a truth with zero density is outside every region
     return rank.numpy()
 

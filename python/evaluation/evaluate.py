@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["collect", "evaluate", "posterior_samples"]
 
 
+def _tilt_config(flow: object) -> Optional[dict]:
+    tilt = getattr(flow, "region_tilt", None)
+    return None if tilt is None else tilt.config()
+
+
 def _load(model: Union[str, os.PathLike, ModelBundle], device: str) -> ModelBundle:
     return model if isinstance(model, ModelBundle) else load_bundle(model, device=device)
 
@@ -94,6 +99,8 @@ def evaluate(
         "event_temperature": getattr(bundle.flow, "temperature_weights", None) is not None,
         # the flow's own HDR levels reported as 68% / 90% (its level map; nominal without one)
         "hdr_levels": hdr_levels(bundle.flow),
+        # the gap-length tilt of the regions (model.flow.region_tilt); None: the HDR of p itself
+        "region_tilt": _tilt_config(bundle.flow),
     }
     figures = {
         "errors": plots.plot_errors(errors, out_dir / "errors.png").name,

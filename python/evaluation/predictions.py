@@ -5,7 +5,8 @@ Columns (metres; NaN when ``status`` is not OK): ``run_id``, ``event_id``, ``sta
 standard deviation), ``cov`` (the 6x6 covariance, row-major, 36 values), ``gap_length`` and
 ``gap_length_sigma``, ``logp_threshold_68`` / ``logp_threshold_90`` (log density thresholds of
 the 68% / 90% highest-density regions, log 1/m^6), and when the folder holds truth:
-``true_<c>``, ``true_gap_length`` and ``logp_truth`` (the posterior log density at the truth).
+``true_<c>``, ``true_gap_length`` and ``logp_truth`` (the posterior log density at the truth;
+for a flow with a region tilt its region score, the quantity the thresholds apply to).
 """
 
 from __future__ import annotations
@@ -89,14 +90,16 @@ def summary_columns(
 def posterior(
     bundle: ModelBundle, batch: PackedBatch, n_samples: int = 512, seed: int = 0
 ) -> tuple[PosteriorSummary, Optional[torch.Tensor]]:
-    """``(summary, log p(truth) [B] or None)`` of one batch (encoded once)."""
+    """``(summary, log p(truth) [B] or None)`` of one batch (encoded once); for a flow with a
+    region tilt the truth's region score, which the summary's thresholds apply to."""
     flow = bundle.flow_head
     enc = bundle.encode(batch.x, batch.seqlens).to(flow.dtype)
     with torch.inference_mode():
         summary = flow.summarize(enc, n_samples=n_samples, seed=seed)
         lt = None
         if batch.targets is not None:
-            lt = flow.log_prob(batch.targets.to(bundle.device, flow.dtype), enc)
+            score = getattr(flow, "region_score", flow.log_prob)
+            lt = score(batch.targets.to(bundle.device, flow.dtype), enc)
     return summary, lt
 
 

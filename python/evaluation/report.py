@@ -86,6 +86,11 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         " (1: uncalibrated; else fitted on the training run's validation events)"
         + ("; times a width per event from its encoding" if cov.get("event_temperature") else "")
         + _level_map(cov.get("hdr_levels"))
+        + (
+            "; regions of the posterior tilted in gap length (region tilt)"
+            if cov.get("region_tilt")
+            else ""
+        )
         + ".",
         "",
         "| nominal | observed | std. error |",

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from ..model.flow import ConditionalFlow
+from ..model.flow.gap_prior import gap_lengths
+from ..model.flow.region_tilt import region_scores
 from ..model.flow.summary import Prepared, prepare_tabulated, push_base_points
 from .coverage import hdr_rank
 
@@ -27,6 +29,7 @@ class _Chunk:
     ``[b, dim]`` and log-Jacobians ``[b]``, the base points ``[b, n, dim]``, the g tables."""
 
     encoding: torch.Tensor
+    gap_truth: torch.Tensor
     z_truth: torch.Tensor
     log_jac: torch.Tensor
     z: torch.Tensor
@@ -50,14 +53,28 @@ def _chunks(
             z = torch.randn(
                 enc.shape[0], n_samples, flow.dim, generator=gen, dtype=torch.float64
             ).to(enc.device)
-            yield _Chunk(enc, z_truth, log_jac, z, prepare_tabulated(flow, enc, dtype))
+            gap = gap_lengths(truth[s : s + chunk_size].to(torch.float64))
+            yield _Chunk(enc, gap, z_truth, log_jac, z, prepare_tabulated(flow, enc, dtype))
+
+
+def _densities(
+    flow: ConditionalFlow, chunk: _Chunk, t: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Samples ``[b, dim, n]`` (m), their ``log p [b, n]`` and the truths' ``log p [b]`` at
+    base temperature ``t``."""
+    with torch.inference_mode():
+        lt = flow.log_base(chunk.z_truth, flow.temperature(chunk.encoding, base=t)) + chunk.log_jac
+        x, lp = push_base_points(flow, chunk.prepared, chunk.z, dtype, t)
+        return x, lp, lt
 
 
 def _ranks(flow: ConditionalFlow, chunk: _Chunk, t: float, dtype: torch.dtype) -> np.ndarray:
-    with torch.inference_mode():
-        lt = flow.log_base(chunk.z_truth, flow.temperature(chunk.encoding, base=t)) + chunk.log_jac
-        _, lp = push_base_points(flow, chunk.prepared, chunk.z, dtype, t)
-        return hdr_rank(lp.cpu(), lt.cpu())
+    x, lp, lt = _densities(flow, chunk, t, dtype)
+    tilt = getattr(flow, "region_tilt", None)
+    score, weight = region_scores(tilt, x, lp)
+    if tilt is not None:
+        lt = lt + tilt(chunk.gap_truth.to(lt.device)).to(lt.dtype)
+    return hdr_rank(score.cpu(), lt.cpu(), None if weight is None else weight.cpu())
 
 
 def hdr_ranks(
@@ -104,6 +121,17 @@ class RankTable:
         self.chunks = list(_chunks(flow, encoding, truth, n_samples, seed, dtype, chunk_size))
 
     def __call__(self, temperature: float) -> np.ndarray:
-        """Ranks ``[B]`` at base temperature ``temperature``."""
+        """Ranks ``[B]`` at base temperature ``temperature`` (of the flow's region tilt, when it
+        has one)."""
         t = float(temperature)
         return np.concatenate([_ranks(self.flow, c, t, self.dtype) for c in self.chunks])
+
+    def densities(self, temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                     torch.Tensor]:  # fmt: skip
+        """At base temperature ``temperature``: the samples' ``log p [B, n]`` and gap lengths
+        ``[B, n]`` (m), the truths' ``log p [B]`` and gap lengths ``[B]`` (float64, CPU)."""
+        parts = []
+        for c in self.chunks:
+            x, lp, lt = _densities(self.flow, c, float(temperature), self.dtype)
+            parts.append((lp.double(), gap_lengths(x.double()), lt.double(), c.gap_truth))
+        return tuple(torch.cat([p[i].cpu() for p in parts]) for i in range(4))  # type: ignore

@@ -93,11 +93,13 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
         raise SeedExportError(f"flow_defs={cfg['flow_defs']!r}: only g and t layers export")
     per_event = cfg.get("temperature_weights") is not None
     level_map = cfg.get("level_map") is not None
-    if cfg["base_temperature"] != 1.0 or per_event or level_map:
+    tilt = cfg.get("region_tilt") is not None
+    if cfg["base_temperature"] != 1.0 or per_event or level_map or tilt:
         what = (
             f"base temperature {cfg['base_temperature']:.4g}"
             + (", event-dependent width" if per_event else "")
             + (", level map" if level_map else "")
+            + (", region tilt" if tilt else "")
         )
         if not drop_calibration:
             raise SeedExportError(

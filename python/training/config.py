@@ -62,6 +62,9 @@ class TrainConfig:
     calibrate: bool = True
     #: calibration also fits a width per event from its encoding (``evaluation.event_temperature``)
     event_temperature: bool = True
+    #: calibration fits a gap-length tilt of the regions, so that they hold for every true gap
+    #: length (``model.flow.region_tilt``)
+    region_tilt: bool = True
     #: calibration ends with a level map (nominal -> the flow's HDR level; ``model.flow.level_map``)
     level_map: bool = True
     calibration_events: int = 5000

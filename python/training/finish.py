@@ -43,6 +43,7 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
         cal = calibrate_flow(
             flow, enc, truth, event_temperature=setup.config.event_temperature,
             seed=setup.config.seed, level_map=setup.config.level_map,
+            region_tilt=setup.config.region_tilt,
         )  # fmt: skip
     except ValueError as err:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)

@@ -18,10 +18,11 @@ import torch
 from torch import nn
 
 from .g_layer import GParams
-from .gap_prior import GapPriorTable
+from .gap_prior import GapPriorTable, gap_lengths
 from .init import init_from_labels
 from .layout import LayerSlot, build_layout
 from .level_map import LevelMap
+from .region_tilt import RegionTilt
 from .summary import PosteriorSummary, summarize
 from .t_layer import TParams
 
@@ -63,6 +64,9 @@ class ConditionalFlow(nn.Module):
             them for the posterior moments. ``None``: trained unweighted.
         level_map: the flow's HDR levels at nominal ``0, 1/K, ..., 1`` (:class:`.LevelMap`,
             fitted on validation events); ``None``: the nominal level is the HDR level.
+        region_tilt: the gap-length tilt of the reported regions (:class:`.RegionTilt` config,
+            fitted on validation events): the regions are the HDR of ``p(x) exp(h(L(x)))``;
+            ``None``: of ``p`` itself.
         dtype: parameter dtype, ``"float64"`` (training, as the original) or ``"float32"``.
     """
 
@@ -89,6 +93,7 @@ class ConditionalFlow(nn.Module):
         temperature_weights: Optional[Sequence[float]] = None,
         gap_prior: Optional[Dict[str, Any]] = None,
         level_map: Optional[Sequence[float]] = None,
+        region_tilt: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         self.flow_defs = flow_defs
@@ -107,6 +112,9 @@ class ConditionalFlow(nn.Module):
         self.gap_prior: Optional[GapPriorTable] = None
         self.set_gap_prior(None if gap_prior is None else GapPriorTable(**gap_prior))
         self.level_map: Optional[LevelMap] = None if level_map is None else LevelMap(level_map)
+        self.region_tilt: Optional[RegionTilt] = (
+            None if region_tilt is None else RegionTilt(**region_tilt)
+        )
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -175,6 +183,7 @@ class ConditionalFlow(nn.Module):
             ),
             "gap_prior": None if self.gap_prior is None else self.gap_prior.config(),
             "level_map": None if self.level_map is None else self.level_map.config(),
+            "region_tilt": None if self.region_tilt is None else self.region_tilt.config(),
         }
 
     @classmethod
@@ -324,6 +333,16 @@ class ConditionalFlow(nn.Module):
             )
         z, log_jac = self.base_point(x, encoding)
         return self.log_base(z, self.temperature(encoding)) + log_jac
+
+    def region_score(self, x: torch.Tensor, encoding: torch.Tensor) -> torch.Tensor:
+        """The score that the summaries' ``logp_threshold_68/90`` apply to: ``log p(x) +
+        h(L(x))`` with the flow's :class:`.RegionTilt` (``log_prob`` without one); ``x [B, dim]``
+        (m) ``-> [B]``. ``x`` lies inside the reported ``alpha`` region iff its score is at
+        least the event's threshold."""
+        log_p = self.log_prob(x, encoding)
+        if self.region_tilt is None:
+            return log_p
+        return log_p + self.region_tilt(gap_lengths(x)).to(log_p.dtype)
 
     def base_point(
         self, x: torch.Tensor, encoding: torch.Tensor

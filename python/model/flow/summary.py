@@ -19,6 +19,7 @@ import torch
 from ...core.status import Status
 from .g_layer import GParams
 from .level_map import hdr_levels
+from .region_tilt import region_scores, weighted_thresholds
 from .t_layer import TParams
 from .tabulated import TabulatedInverse
 
@@ -41,7 +42,8 @@ class PosteriorSummary:
     gap_length_mean: torch.Tensor  #: [B] mean of |decay - production|
     gap_length_sigma: torch.Tensor  #: [B] standard deviation of |decay - production|
     #: [B] log p level of the 68% region: the HDR enclosing 68% of the posterior mass, or the
-    #: calibrated level's HDR for a flow with a level map
+    #: calibrated level's HDR for a flow with a level map; for a flow with a region tilt, the
+    #: level of its ``region_score`` (``log p + h(gap)``, :mod:`.region_tilt`)
     logp_threshold_68: torch.Tensor
     logp_threshold_90: torch.Tensor  #: [B] the same for 90%
     status: torch.Tensor  #: [B] int64, Status.OK or Status.NONFINITE
@@ -103,6 +105,7 @@ def summary_from_samples(
     log_p: torch.Tensor,
     weight: Optional[torch.Tensor] = None,
     hdr_levels: Sequence[float] = (0.68, 0.90),
+    region: Optional[tuple[torch.Tensor, Optional[torch.Tensor]]] = None,
 ) -> PosteriorSummary:
     """Summary statistics from samples ``x [B, dim, n]`` and their ``log_p [B, n]``.
 
@@ -110,8 +113,11 @@ def summary_from_samples(
     moments (mean, covariance, gap length; unbiased weighted covariance); the HDR thresholds
     are those of the sampled density itself. ``None``: equal weights. ``hdr_levels``: the
     sampled density's HDR levels reported as the 68% and 90% regions (a calibrated flow's
-    :class:`.level_map.LevelMap` values).
+    :class:`.level_map.LevelMap` values). ``region``: the samples' region scores and weights
+    (:func:`.region_tilt.region_scores`) when the regions are not the HDR of ``log_p`` itself.
     """
+    if region is None:
+        region = (log_p, None)
     n = x.shape[-1]
     if weight is None:
         weight = torch.full(log_p.shape, 1.0 / n, dtype=x.dtype, device=x.device)
@@ -125,9 +131,7 @@ def summary_from_samples(
     gap = (diff * diff).sum(1).sqrt()
     gap_mean = (gap * weight).sum(-1)
     gap_var = ((gap - gap_mean[:, None]) ** 2 * weight).sum(-1) * unbias
-    mass_outside = [round(1.0 - float(a), 12) for a in hdr_levels]
-    levels = torch.tensor(mass_outside, dtype=log_p.dtype, device=log_p.device)
-    thresholds = torch.quantile(log_p, levels, dim=-1)  # [2, B]
+    thresholds = weighted_thresholds(region[0], hdr_levels, region[1])  # [2, B]
     finite = (
         torch.isfinite(mean).all(-1)
         & torch.isfinite(cov).flatten(1).all(-1)
@@ -248,7 +252,8 @@ def summarize(
         else:
             x, log_p = tabulated_samples(flow, enc, z, dtype or flow.dtype)
         weight = None if flow.gap_prior is None else flow.gap_prior.sample_weights(x)
-        summary = summary_from_samples(x, log_p, weight, hdr_levels(flow))
+        region = region_scores(getattr(flow, "region_tilt", None), x, log_p)
+        summary = summary_from_samples(x, log_p, weight, hdr_levels(flow), region)
         bad_input = ~torch.isfinite(enc).all(-1)
         summary.status[bad_input] = int(Status.NONFINITE)
         parts.append(summary)
