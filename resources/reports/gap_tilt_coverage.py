@@ -6,7 +6,7 @@ For each ``k`` the posterior ``p(x) L(x)^k`` (``L``: gap length, m) is represent
 samples importance-weighted by ``L^k``; the truth lies in its ``alpha`` HDR iff the weighted
 fraction of samples with a higher tilted density is below ``alpha``. The base temperature is
 refitted on an 11-point grid (the flow's own times ``exp(-0.25 ... 0.25)``) for 68% / 90%
-overall. ``k = 0`` is the model as shipped, its own HDR (a level map is not applied). Prints
+overall. ``k = 0`` is the flow's own HDR (its level map and region tilt are not applied). Prints
 one row per ``k`` (the table of ``resources/docs/evaluation.md``, "A prior tilted towards long
 gaps").
 """

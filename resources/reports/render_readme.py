@@ -66,7 +66,7 @@ def render(report: dict, source: str, command: str) -> str:
         f"{100 * cov['summary_90']:.1f}% |",
         f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'}"
         f"{' x a width per event' if cov.get('event_temperature') else ''}"
-        f"{_level_map(cov.get('hdr_levels'))} |",
+        f"{_level_map(cov.get('hdr_levels'), bool(cov.get('region_tilt')))} |",
         f"| gap-length prior the flow learned | {_gap_prior(report)} |",
         f"| training of the flow | {_budget(report, 'flow')} |",
         f"| training of the MSE baseline | {_budget(report, 'mse_baseline')} |",
@@ -111,12 +111,13 @@ def _markers(name: str) -> tuple[str, str]:
     return f"<!-- {name}-report:start -->", f"<!-- {name}-report:end -->"
 
 
-def _level_map(levels: list | None) -> str:
-    """The level map in the temperature row (empty without one)."""
+def _level_map(levels: list | None, tilt: bool = False) -> str:
+    """The level map and the region tilt in the temperature row (empty without either)."""
+    what = "the gap-length tilted posterior's" if tilt else "the flow's"
     if not levels or [round(v, 9) for v in levels] == [0.68, 0.9]:
-        return ""
-    return "; 68% / 90% regions = the flow's {:.1f}% / {:.1f}% HDRs (level map)".format(
-        *(100 * v for v in levels)
+        return "; regions of the gap-length tilted posterior (region tilt)" if tilt else ""
+    return "; 68% / 90% regions = {} {:.1f}% / {:.1f}% HDRs (level map{})".format(
+        what, *(100 * v for v in levels), ", region tilt" if tilt else ""
     )
 
 

@@ -72,6 +72,7 @@ class ConditionalFlow(nn.Module):
 
     label_offset: torch.Tensor  # [dim] float64 buffer, metres
     label_scale: torch.Tensor  # [dim] float64 buffer, metres
+    region_tilt: Optional[RegionTilt]
     mlp_predictors: nn.ModuleList
 
     def __init__(
@@ -112,9 +113,7 @@ class ConditionalFlow(nn.Module):
         self.gap_prior: Optional[GapPriorTable] = None
         self.set_gap_prior(None if gap_prior is None else GapPriorTable(**gap_prior))
         self.level_map: Optional[LevelMap] = None if level_map is None else LevelMap(level_map)
-        self.region_tilt: Optional[RegionTilt] = (
-            None if region_tilt is None else RegionTilt(**region_tilt)
-        )
+        self.region_tilt = None if region_tilt is None else RegionTilt(**region_tilt)
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -193,10 +192,8 @@ class ConditionalFlow(nn.Module):
         conditional_input_dim: Optional[int] = None,
         **kwargs: Any,
     ) -> ConditionalFlow:
-        """Flow in the original convention (no standardisation) with an original ``flow_best.pth``.
-
-        ``conditional_input_dim`` defaults to the first Linear's input size; loading is strict.
-        """
+        """Flow in the original convention (no standardisation) with an original ``flow_best.pth``;
+        ``conditional_input_dim`` defaults to the first Linear's input size; loading is strict."""
         first = state_dict["mlp_predictors.0.0.weight"]
         d = int(first.shape[1]) if conditional_input_dim is None else int(conditional_input_dim)
         kwargs.setdefault("dtype", _dtype_name(first.dtype))
@@ -335,10 +332,9 @@ class ConditionalFlow(nn.Module):
         return self.log_base(z, self.temperature(encoding)) + log_jac
 
     def region_score(self, x: torch.Tensor, encoding: torch.Tensor) -> torch.Tensor:
-        """The score that the summaries' ``logp_threshold_68/90`` apply to: ``log p(x) +
-        h(L(x))`` with the flow's :class:`.RegionTilt` (``log_prob`` without one); ``x [B, dim]``
-        (m) ``-> [B]``. ``x`` lies inside the reported ``alpha`` region iff its score is at
-        least the event's threshold."""
+        """``log p(x) + h(L(x))`` with the flow's :class:`.RegionTilt` (``log_prob`` without one),
+        ``x [B, dim]`` (m) ``-> [B]``: ``x`` is inside the reported ``alpha`` region iff it is at
+        least the summary's ``logp_threshold_*``."""
         log_p = self.log_prob(x, encoding)
         if self.region_tilt is None:
             return log_p
@@ -386,26 +382,18 @@ class ConditionalFlow(nn.Module):
         tol: Optional[float] = None,
     ) -> torch.Tensor:
         """``n`` samples per event, ``[B, n, dim]`` in label units (reparameterised)."""
-        z = torch.randn(
-            encoding.shape[0],
-            n,
-            self.dim,
-            generator=generator,
-            dtype=self.dtype,
-            device=encoding.device,
-        )
+        shape = (encoding.shape[0], n, self.dim)
+        z = torch.randn(shape, generator=generator, dtype=self.dtype, device=encoding.device)
         return self.sample_base(z, encoding, tol)[0]
 
     def init_from_labels(
         self, labels: torch.Tensor, seed: int = 0, damping_factor: float = 1000.0
     ) -> None:
         """Data-driven initialisation (the original ``init_params``); see ``flow.init``."""
-
         init_from_labels(self, labels, seed=seed, damping_factor=damping_factor)
 
     def summarize(
         self, encoding: torch.Tensor, n_samples: int = 512, seed: int = 0, **kwargs: Any
     ) -> PosteriorSummary:
         """Posterior summary per event (quasi-Monte Carlo); see ``flow.summary.summarize``."""
-
         return summarize(self, encoding, n_samples=n_samples, seed=seed, **kwargs)
