@@ -7,6 +7,8 @@ that events differ. Rows:
 * ``summary_*``: posterior summaries (scrambled Sobol, tabulated g inversion, float32) in
   events/s for 256 and 512 samples, on the default threads and on one thread (on a shared,
   oversubscribed machine two OpenMP threads can be far slower than one);
+* ``summary_512_threads1_region_tilt``: the 512-sample summary on one thread of the same flow
+  with a gap-length region tilt (the quickstart's fitted one), next to ``summary_512_threads1``;
 * ``summary_exact_512``: the same with Newton inversion (float64);
 * ``log_prob`` (float64, events/s) and ``sample_newton`` (float64, samples/s);
 * accuracy of 256/512-sample summaries against an 8,192-sample Newton reference: worst mean
@@ -28,6 +30,7 @@ from pathlib import Path
 import torch
 from llp_gap_reco.flow import ConditionalFlow
 from llp_gap_reco.model.flow.jammy_backend import jammy_available
+from llp_gap_reco.model.flow.region_tilt import RegionTilt
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "flow.json"
@@ -36,6 +39,9 @@ from _common import best_time, write_rows  # noqa: E402
 from _flow_helpers import vertex_labels  # noqa: E402
 
 D = 100
+#: the region tilt of the committed quickstart model (m; resources/reports/quickstart)
+QUICKSTART_TILT = {"gap_knots": [68.0, 109.4, 164.0, 242.6, 408.9],
+                   "values": [0.15, -0.78, -0.66, -0.32, 1.60]}  # fmt: skip
 
 
 def build_flow(label_standardization: bool = True) -> ConditionalFlow:
@@ -118,6 +124,21 @@ def run(quick: bool = False) -> list[dict]:
                         **common,
                     }
                 )
+        torch.set_num_threads(1)
+        flow.region_tilt = RegionTilt(QUICKSTART_TILT["gap_knots"], QUICKSTART_TILT["values"])
+        t = best_time(lambda: flow.summarize(enc, n_samples=512), repeats)
+        flow.region_tilt = None
+        rows.append(
+            {
+                "name": "summary_512_threads1_region_tilt",
+                "value": round(n_events / t, 1),
+                "unit": "events/s",
+                "threads": 1,
+                "n_samples": 512,
+                "dtype": "float32",
+                **common,
+            }
+        )
         torch.set_num_threads(threads)
         n_exact = 8 if quick else 64
         t = best_time(lambda: flow.summarize(enc[:n_exact], n_samples=512, exact=True), 1)
