@@ -132,8 +132,8 @@ def test_fitted_tilt_levels_the_gap_length_quintiles_on_new_events():
     events bring every quintile within 6 points of 68% and 90% there (binomial error 1.6 /
     1.1 points for 800 events) and the overall level within 3; the ranks are computed here
     with numpy from the fitted knots (``np.interp``), independently of the fit's code."""
-    densities, gap = _lognormal_posteriors(3000, seed=0, sd_truth=0.5)
-    fit = fit_region_tilt(densities, gap, temperature=1.0)
+    densities, _ = _lognormal_posteriors(3000, seed=0, sd_truth=0.5)
+    fit = fit_region_tilt(densities, temperature=1.0)
     fresh, gap_new = _lognormal_posteriors(4000, seed=1, sd_truth=0.5)
     lp, gs, lt, gt = (a.numpy() for a in fresh(fit.temperature))
     plain = hdr_rank(*(a.numpy() for a in fresh(1.0)[::2]))

@@ -34,7 +34,6 @@ from ..core.batch import PackedBatch
 from ..core.errors import InputError
 from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
-from ..model.flow.gap_prior import gap_lengths
 from ..model.flow.level_map import LevelMap
 from .coverage import coverage_curve
 from .event_temperature import MIN_EVENTS, fit_event_temperature
@@ -204,8 +203,7 @@ def calibrate_flow(
     flow.base_temperature = cal.temperature
     enough = encoding.shape[0] >= MIN_LEVEL_MAP_EVENTS
     if region_tilt and enough:
-        tilt = fit_region_tilt(table.densities, gap_lengths(truth.double().cpu().numpy()),
-                               cal.temperature)  # fmt: skip
+        tilt = fit_region_tilt(table.densities, cal.temperature)
         flow.region_tilt, flow.base_temperature = tilt.tilt, tilt.temperature
         cal.temperature, cal.region_tilt = tilt.temperature, tilt.summary()
         cal.coverage_after = tilt.overall_after

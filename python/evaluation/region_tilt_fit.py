@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..model.flow.region_tilt import RegionTilt, interpolation_weights
+from .conditional import bin_index, quantile_edges
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +69,8 @@ class TiltFit:
         }
 
 
-def quintiles(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-count bin index ``[N]`` (0..4) of ``values`` and the 6 edges."""
-    edges = np.quantile(values, np.linspace(0.0, 1.0, 6))
-    return np.clip(np.searchsorted(edges[1:-1], values, side="right"), 0, 4), edges
-
-
 def _coverage_loss(covered: Sequence[torch.Tensor], onehot: torch.Tensor) -> torch.Tensor:
-    """Loss of per-event (soft) indicators ``covered[level] [N]``, quintiles ``onehot [N, 5]``."""
+    """Loss of per-event (soft) indicators ``covered[level] [N]``, quintiles ``onehot [N, K]``."""
     loss = torch.zeros((), dtype=onehot.dtype)
     for a, c in zip(LEVELS, covered):
         per_bin = (c[:, None] * onehot).sum(0) / onehot.sum(0)
@@ -87,9 +82,9 @@ class _Problem:
     """The validation events at one base temperature: samples' log densities and gap lengths,
     the truths', their quintiles; ranks of any ``h`` at the knots."""
 
-    def __init__(self, densities: Densities, temperature: float, log_knots: torch.Tensor,
+    def __init__(self, arrays: tuple[torch.Tensor, ...], log_knots: torch.Tensor,
                  onehot: torch.Tensor) -> None:  # fmt: skip
-        lp, gap, lt, gap_t = densities(temperature)  # inference tensors: copied
+        lp, gap, lt, gap_t = arrays  # inference tensors: copied
         self.lp, self.lt, self.onehot = lp.float().clone(), lt.float().clone(), onehot
         # h is linear in the knot values: h(gap) = basis(gap) @ values, basis [.., K] fixed
         self.basis = interpolation_weights(gap.clone(), log_knots).float()
@@ -129,24 +124,28 @@ def _adam(problem: _Problem, k: int) -> torch.Tensor:
     return values.detach()
 
 
-def fit_region_tilt(densities: Densities, truth_gap: np.ndarray, temperature: float) -> TiltFit:
-    """Fit the tilt and base temperature on validation events with true gap lengths
-    ``truth_gap [N]`` (m). ``densities(T)``: at base temperature ``T``, the posterior samples'
-    ``log p [N, n]`` and gap lengths ``[N, n]`` (m), the truths' ``log p [N]`` and gap lengths
-    ``[N]`` (:meth:`.truth_ranks.RankTable.densities` of the flow without a tilt);
-    ``temperature``: the base temperature fitted without a tilt (the centre of the grid)."""
-    q, edges = quintiles(np.asarray(truth_gap, np.float64))
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(q), 5).float()
+def fit_region_tilt(densities: Densities, temperature: float) -> TiltFit:
+    """Fit the tilt and base temperature on validation events. ``densities(T)``: at base
+    temperature ``T``, the posterior samples' ``log p [N, n]`` and gap lengths ``[N, n]`` (m),
+    the truths' ``log p [N]`` and gap lengths ``[N]`` (m)
+    (:meth:`.truth_ranks.RankTable.densities` of the flow without a tilt); ``temperature``: the
+    base temperature fitted without a tilt (the centre of the grid)."""
+    arrays = densities(temperature)
+    truth_gap = arrays[3].double().numpy()
+    edges = quantile_edges(truth_gap)  # the bins of the report's coverage.conditional
+    onehot = torch.nn.functional.one_hot(
+        torch.as_tensor(bin_index(truth_gap, edges)), edges.size - 1
+    ).float()
     knots = np.quantile(truth_gap, KNOT_QUANTILES)
     log_knots = torch.as_tensor(np.log(knots), dtype=torch.float64)
     zero = torch.zeros(len(KNOT_QUANTILES), dtype=torch.float64)
     with torch.no_grad():
-        base = _Problem(densities, temperature, log_knots, onehot)
+        base = _Problem(arrays, log_knots, onehot)
         best = (float(base.loss(zero, soft=False)), temperature, zero, base)
     before, overall_before = base.coverage(zero)
     for factor in TEMPERATURE_FACTORS:
         t = temperature * factor
-        problem = base if factor == 1.0 else _Problem(densities, t, log_knots, onehot)
+        problem = base if factor == 1.0 else _Problem(densities(t), log_knots, onehot)
         with torch.enable_grad():
             values = _adam(problem, len(KNOT_QUANTILES))
         with torch.no_grad():

@@ -30,19 +30,11 @@ def log_hdr_volume(
     region tilt (``model.flow.region_tilt``); the region is then ``{score >= t}`` with weighted
     mass ``level``, its volume still ``E_p[1[x in R] / p(x)]``."""
     lp = torch.as_tensor(logp_samples, dtype=torch.float64)
-    if score is not None:
-        s = torch.as_tensor(score, dtype=torch.float64)
-        w = None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
-        t = weighted_thresholds(s, [level], w)[0][:, None]
-        inside = s >= t
-    else:
-        # the (1 - level) quantile, linear interpolation (torch.quantile's rule; it caps the size)
-        srt = lp.sort(dim=1).values
-        pos = (1.0 - level) * (lp.shape[1] - 1)
-        lo, hi = math.floor(pos), math.ceil(pos)
-        t = (srt[:, lo] + (pos - lo) * (srt[:, hi] - srt[:, lo]))[:, None]
-        inside = lp >= t
-    neg = torch.where(inside, -lp, torch.full_like(lp, -math.inf))
+    s = lp if score is None else torch.as_tensor(score, dtype=torch.float64)
+    w = None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
+    # without weights: the (1 - level) quantile of the log densities (linear interpolation)
+    t = weighted_thresholds(s, [level], w)[0][:, None]
+    neg = torch.where(s >= t, -lp, torch.full_like(lp, -math.inf))
     out = torch.logsumexp(neg, dim=1) - math.log(lp.shape[1])
     out[~torch.isfinite(t[:, 0])] = math.nan
     return out.cpu().numpy()
