@@ -166,6 +166,11 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
 
     before = tilt_loss(tilt["coverage_before"], tilt["overall_before"])
     assert tilt_loss(tilt["coverage_after"], tilt["overall_after"]) <= before + 1e-9
+    # and a term of the event width in the encoded hit-DOM count, recorded with its coverage
+    bw = rec["brightness_width"]
+    assert cal.flow.brightness_width is not None
+    assert bw["values"] == cal.flow.brightness_width.config()["values"]
+    assert np.asarray(bw["coverage_after"]).shape == (2, 5) and "brightness width g" in printed
     # --no-region-tilt: the regions of the posterior itself
     untilted = tmp_path / "untilted.pt"
     argv = ["calibrate", "--model", str(src), "--data", folder, "--samples", "128"]
@@ -178,11 +183,13 @@ def test_calibrate_command_writes_a_calibrated_copy(tmp_path, capsys):
     assert err(untilted_rec["coverage_after"]) <= err(untilted_rec["coverage_before"])
     assert untilted_cal.flow.level_map is not None
     assert "region tilt h" not in capsys.readouterr().out
-    # --no-level-map: the same widths, the flow's own HDR levels
+    # --no-level-map --no-brightness-width: the same base width, the flow's own HDR levels
     plain = tmp_path / "plain.pt"
-    assert main([*argv, "--out", str(plain), "--no-level-map"]) == 0
+    assert main([*argv, "--out", str(plain), "--no-level-map", "--no-brightness-width"]) == 0
     plain_cal = load_bundle(plain)
     assert plain_cal.flow.level_map is None and not plain_cal.training["calibration"]["level_map"]
+    assert plain_cal.flow.brightness_width is None
+    assert not plain_cal.training["calibration"]["brightness_width"]
     assert plain_cal.flow.base_temperature == pytest.approx(cal.flow.base_temperature, abs=1e-12)
     assert "mapped" not in capsys.readouterr().out
     assert main(["calibrate", "--model", str(src), "--data", folder, "--out", str(src)]) == 2

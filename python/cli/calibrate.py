@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         event_temperature=not args.global_only,
         level_map=not args.no_level_map,
         region_tilt=not args.no_region_tilt,
+        brightness_width=not args.no_brightness_width,
     )
     path = save_bundle(bundle, args.out)
     ev = cal.event_temperature
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
               + " ".join(f"{v:.0f}" for v in rt["gap_knots"]) + " m; 68% per true gap-length "
               + "quintile " + " ".join(f"{100 * v:.0f}" for v in rt["coverage_before"][0])
               + " -> " + " ".join(f"{100 * v:.0f}" for v in rt["coverage_after"][0]))  # fmt: skip
+    if cal.brightness_width:
+        bw = cal.brightness_width
+        print("brightness width g " + " ".join(f"{v:+.3f}" for v in bw["values"])
+              + f" (R^2 of log n_doms from the encoding {bw['r2_log_n_doms']:.2f}); 68% per "
+              + "hit-DOM quintile " + " ".join(f"{100 * v:.0f}" for v in bw["coverage_before"][0])
+              + " -> " + " ".join(f"{100 * v:.0f}" for v in bw["coverage_after"][0]))  # fmt: skip
     if cal.coverage_mapped:
         print("mapped   " + " ".join(f"{v:5.3f}" for v in cal.coverage_mapped))
     print(f"wrote {path}")

@@ -207,5 +207,11 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="regions of the posterior itself (no gap-length tilt fitted on the true gap lengths)",
     )
+    p.add_argument(
+        "--no-brightness-width",
+        action="store_true",
+        help="event width from the maximum-likelihood fit alone (no term in the number of hit "
+        "DOMs fitted for the coverage per hit-DOM quintile)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", type=device, default="cpu")

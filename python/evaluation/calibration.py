@@ -35,6 +35,7 @@ from ..core.errors import InputError
 from ..model.bundle import BundleError, ModelBundle
 from ..model.flow import ConditionalFlow
 from ..model.flow.level_map import LevelMap
+from .brightness_width_fit import fit_brightness_width
 from .coverage import coverage_curve
 from .event_temperature import MIN_EVENTS, fit_event_temperature
 from .predictions import batches
@@ -71,6 +72,8 @@ class Calibration:
     coverage_mapped: list[float] = field(default_factory=list)  # with the level map
     #: the gap-length region tilt fitted after ``temperature`` (empty: none)
     region_tilt: dict = field(default_factory=dict)
+    #: the brightness term of the event width fitted after the tilt (empty: none)
+    brightness_width: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,19 +153,31 @@ def collect_encodings(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Encodings ``[N, D]`` and truths ``[N, dim]`` of up to ``max_events`` labeled events;
     ``encode(x, seqlens)`` maps a packed batch to encodings."""
-    encs, truths, n = [], [], 0
+    enc, truth, _ = collect_events(encode, batches, max_events)
+    return enc, truth
+
+
+def collect_events(
+    encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batches: Iterable[PackedBatch],
+    max_events: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Encodings ``[N, D]``, truths ``[N, dim]`` and hit-DOM counts ``[N]`` (int64) of up to
+    ``max_events`` labeled events; ``encode(x, seqlens)`` maps a packed batch to encodings."""
+    encs, truths, counts, n = [], [], [], 0
     with torch.inference_mode():
         for batch in batches:
             if batch.targets is None:
                 raise ValueError("calibration needs labeled events; a batch has no targets")
             encs.append(encode(batch.x, batch.seqlens).double())
             truths.append(batch.targets.double())
+            counts.append(batch.seqlens.cpu().to(torch.int64))
             n += batch.batch_size
             if n >= max_events:
                 break
     if not encs:
         raise InputError("calibration: no labeled events")
-    return torch.cat(encs)[:max_events], torch.cat(truths)[:max_events]
+    return tuple(torch.cat(v)[:max_events] for v in (encs, truths, counts))  # type: ignore
 
 
 def calibrate_flow(
@@ -174,18 +189,22 @@ def calibrate_flow(
     seed: int = 0,
     level_map: bool = True,
     region_tilt: bool = True,
+    n_doms: Optional[torch.Tensor] = None,
 ) -> Calibration:
     """Calibrate ``flow`` in place on held-out events: with ``event_temperature``, first the
     event-dependent width (:func:`~.event_temperature.fit_event_temperature`), then the base
     temperature on top of it (:func:`fit_temperature`; otherwise the base temperature alone),
     then, with at least :data:`MIN_LEVEL_MAP_EVENTS` events, with ``region_tilt`` the
     gap-length region tilt and the base temperature again
-    (:func:`~.region_tilt_fit.fit_region_tilt`) and with ``level_map`` the level map. A previous
-    event-dependent width, region tilt and level map are cleared first."""
+    (:func:`~.region_tilt_fit.fit_region_tilt`), with the events' hit-DOM counts ``n_doms [N]``
+    (and ``event_temperature``) the brightness term of the width
+    (:func:`~.brightness_width_fit.fit_brightness_width`), and with ``level_map`` the level map. A
+    previous event-dependent width, region tilt and level map are cleared first."""
     record: dict = {}
     flow.set_temperature_weights(None)
     flow.level_map = None
     flow.region_tilt = None
+    flow.brightness_width = None
     if event_temperature and encoding.shape[0] < MIN_EVENTS:
         logger.warning(
             "calibration: %d events are too few for an event-dependent width (at least %d); "
@@ -213,6 +232,9 @@ def calibrate_flow(
             encoding.shape[0],
             MIN_LEVEL_MAP_EVENTS,
         )
+    if n_doms is not None and event_temperature and enough:
+        bright = fit_brightness_width(flow, table, n_doms, cal.temperature)
+        cal.coverage_after, cal.brightness_width = bright.overall_after, bright.summary()
     if level_map and enough:
         rank = table(cal.temperature)  # the ranks of the fitted width, tables reused
         flow.level_map = LevelMap.fit(rank)
@@ -238,6 +260,7 @@ def calibrate_bundle(
     event_temperature: bool = True,
     level_map: bool = True,
     region_tilt: bool = True,
+    brightness_width: bool = True,
 ) -> Calibration:
     """Fit and set the posterior width of a flow ``bundle`` (see :func:`calibrate_flow`) on a
     labeled converted folder (or list of files) the model was not trained on; records it in
@@ -246,8 +269,8 @@ def calibrate_bundle(
     if bundle.kind != "flow":
         raise BundleError(f"{bundle.path}: only a flow model has a posterior width to calibrate")
     it, _ = batches(bundle, data, batch_size, targets=True)
-    enc, truth = collect_encodings(bundle.encode, it, max_events)
+    enc, truth, n_doms = collect_events(bundle.encode, it, max_events)
     cal = calibrate_flow(bundle.flow_head, enc, truth, event_temperature, n_samples, seed,
-                         level_map, region_tilt)  # fmt: skip
+                         level_map, region_tilt, n_doms if brightness_width else None)  # fmt: skip
     bundle.training = dict(bundle.training or {}, calibration=dict(cal.to_dict(), data=str(data)))
     return cal

@@ -32,9 +32,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["collect", "evaluate", "posterior_samples"]
 
 
-def _tilt_config(flow: object) -> Optional[dict]:
-    tilt = getattr(flow, "region_tilt", None)
-    return None if tilt is None else tilt.config()
+def _config(part: object) -> Optional[dict]:
+    return None if part is None else part.config()  # type: ignore[attr-defined]
 
 
 def _load(model: Union[str, os.PathLike, ModelBundle], device: str) -> ModelBundle:
@@ -100,7 +99,9 @@ def evaluate(
         # the flow's own HDR levels reported as 68% / 90% (its level map; nominal without one)
         "hdr_levels": hdr_levels(bundle.flow),
         # the gap-length tilt of the regions (model.flow.region_tilt); None: the HDR of p itself
-        "region_tilt": _tilt_config(bundle.flow),
+        "region_tilt": _config(getattr(bundle.flow, "region_tilt", None)),
+        # the hit-DOM term of the event width (model.flow.brightness_width); None: none
+        "brightness_width": _config(getattr(bundle.flow, "brightness_width", None)),
     }
     figures = {
         "errors": plots.plot_errors(errors, out_dir / "errors.png").name,

@@ -69,7 +69,7 @@ class TiltFit:
         }
 
 
-def _coverage_loss(covered: Sequence[torch.Tensor], onehot: torch.Tensor) -> torch.Tensor:
+def coverage_loss(covered: Sequence[torch.Tensor], onehot: torch.Tensor) -> torch.Tensor:
     """Loss of per-event (soft) indicators ``covered[level] [N]``, quintiles ``onehot [N, K]``."""
     loss = torch.zeros((), dtype=onehot.dtype)
     for a, c in zip(LEVELS, covered):
@@ -102,7 +102,7 @@ class _Problem:
         r = self.ranks(values, soft)
         covered = [torch.sigmoid((a - r) / SOFT_LEVEL) if soft else (r <= a).float()
                    for a in LEVELS]  # fmt: skip
-        return _coverage_loss(covered, self.onehot)
+        return coverage_loss(covered, self.onehot)
 
     def coverage(self, values: torch.Tensor) -> tuple[list[list[float]], list[float]]:
         r = self.ranks(values, soft=False)

@@ -126,6 +126,15 @@ class RankTable:
         t = float(temperature)
         return np.concatenate([_ranks(self.flow, c, t, self.dtype) for c in self.chunks])
 
+    def refresh_event_factor(self) -> None:
+        """Take each event's width factor from the flow's current ``temperature_weights``
+        (after they changed; the tables and base points stay)."""
+        for c in self.chunks:
+            factor = self.flow.event_factor(c.encoding)
+            c.prepared = c.prepared._replace(
+                event_factor=None if factor is None else factor.to(self.dtype)
+            )
+
     def densities(self, temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                      torch.Tensor]:  # fmt: skip
         """At base temperature ``temperature``: the samples' ``log p [B, n]`` and gap lengths

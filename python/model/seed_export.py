@@ -94,6 +94,7 @@ def _check_flow(bundle: ModelBundle, drop_calibration: bool) -> None:
     per_event = cfg.get("temperature_weights") is not None
     level_map = cfg.get("level_map") is not None
     tilt = cfg.get("region_tilt") is not None
+    per_event = per_event or cfg.get("brightness_width") is not None
     if cfg["base_temperature"] != 1.0 or per_event or level_map or tilt:
         what = (
             f"base temperature {cfg['base_temperature']:.4g}"

@@ -65,6 +65,9 @@ class TrainConfig:
     #: calibration fits a gap-length tilt of the regions, so that they hold for every true gap
     #: length (``model.flow.region_tilt``)
     region_tilt: bool = True
+    #: calibration fits a term of the event width in the (encoded) number of hit DOMs, so that
+    #: the regions hold for dim and bright events (``model.flow.brightness_width``)
+    brightness_width: bool = True
     #: calibration ends with a level map (nominal -> the flow's HDR level; ``model.flow.level_map``)
     level_map: bool = True
     calibration_events: int = 5000

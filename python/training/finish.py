@@ -9,7 +9,7 @@ import math
 import pathlib
 from typing import Any, Optional
 
-from ..evaluation.calibration import calibrate_flow, collect_encodings
+from ..evaluation.calibration import calibrate_flow, collect_events
 from ..model.bundle import ModelBundle, save_bundle
 from ..model.flow import ConditionalFlow
 from .build import RunParts, make_loader
@@ -39,11 +39,12 @@ def calibrate(model: GapRecoModel, parts: RunParts) -> dict[str, Any]:
         raise TypeError(f"only a flow has a width to calibrate, not a {type(flow).__name__}")
     loader = make_loader(setup, setup.val_files, "calibration")
     try:
-        enc, truth = collect_encodings(model.encode, loader, setup.config.calibration_events)
+        enc, truth, n_doms = collect_events(model.encode, loader, setup.config.calibration_events)
         cal = calibrate_flow(
             flow, enc, truth, event_temperature=setup.config.event_temperature,
             seed=setup.config.seed, level_map=setup.config.level_map,
             region_tilt=setup.config.region_tilt,
+            n_doms=n_doms if setup.config.brightness_width else None,
         )  # fmt: skip
     except ValueError as err:
         logger.warning("calibration skipped (base temperature stays 1): %s", err)

@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from .brightness_width import BrightnessWidth
 from .g_layer import GParams
 from .gap_prior import GapPriorTable, gap_lengths
 from .init import init_from_labels
@@ -59,6 +60,8 @@ class ConditionalFlow(nn.Module):
         temperature_weights: ``[bias, w_1 .. w_D]`` of an event-dependent width: event ``i``
             has temperature ``base_temperature * exp(bias + w . encoding_i)``
             (``evaluation.event_temperature``); ``None``: the same ``T`` for every event.
+        brightness_width: a further width factor ``exp(g(s(encoding)))`` (:class:`.BrightnessWidth`
+            config, fitted on validation events); needs ``temperature_weights``.
         gap_prior: the gap-length loss weights the flow was trained with
             (:class:`~.gap_prior.GapPriorTable` config); summaries weight the samples back with
             them for the posterior moments. ``None``: trained unweighted.
@@ -95,6 +98,7 @@ class ConditionalFlow(nn.Module):
         gap_prior: Optional[Dict[str, Any]] = None,
         level_map: Optional[Sequence[float]] = None,
         region_tilt: Optional[Dict[str, Any]] = None,
+        brightness_width: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         self.flow_defs = flow_defs
@@ -114,6 +118,7 @@ class ConditionalFlow(nn.Module):
         self.set_gap_prior(None if gap_prior is None else GapPriorTable(**gap_prior))
         self.level_map: Optional[LevelMap] = None if level_map is None else LevelMap(level_map)
         self.region_tilt = None if region_tilt is None else RegionTilt(**region_tilt)
+        self.brightness_width = BrightnessWidth(**brightness_width) if brightness_width else None
         slots, n_params = build_layout(flow_defs, self.dim, self.n_kernels)
         self.slots: List[LayerSlot] = slots
         self.n_params: int = n_params
@@ -126,16 +131,9 @@ class ConditionalFlow(nn.Module):
                 mods.append(nn.Tanh())
         self.mlp_predictors = nn.ModuleList([nn.Sequential(*mods)])
 
-        offset = (
-            torch.zeros(self.dim)
-            if label_offset is None
-            else torch.as_tensor(label_offset, dtype=torch.float64)
-        )
-        scale = (
-            torch.ones(self.dim)
-            if label_scale is None
-            else torch.as_tensor(label_scale, dtype=torch.float64)
-        )
+        offset, scale = (torch.as_tensor([v] * self.dim if given is None else given,
+                                         dtype=torch.float64)
+                         for given, v in ((label_offset, 0.0), (label_scale, 1.0)))  # fmt: skip
         if offset.shape != (self.dim,) or scale.shape != (self.dim,) or bool((scale <= 0).any()):
             raise ValueError(f"label_offset/label_scale must have shape ({self.dim},), scale > 0")
         self.register_buffer("label_offset", offset.to(torch.float64), persistent=False)
@@ -183,6 +181,7 @@ class ConditionalFlow(nn.Module):
             "gap_prior": None if self.gap_prior is None else self.gap_prior.config(),
             "level_map": None if self.level_map is None else self.level_map.config(),
             "region_tilt": None if self.region_tilt is None else self.region_tilt.config(),
+            "brightness_width": self.brightness_width and self.brightness_width.config(),
         }
 
     @classmethod
@@ -227,13 +226,15 @@ class ConditionalFlow(nn.Module):
         self.gap_prior = table
 
     def event_factor(self, encoding: torch.Tensor) -> Optional[torch.Tensor]:
-        """``exp(bias + w . encoding)`` ``[B]`` (float64) of the event-dependent width, or
-        ``None`` when the flow has one width for all events."""
+        """``exp(bias + w . encoding + g)`` ``[B]`` (float64) of the event-dependent width (``g``:
+        the :class:`.BrightnessWidth` term, 0 without one), or ``None`` when the flow has one
+        width for all events."""
         w = self.temperature_weights
         if w is None:
             return None
-        w = w.to(encoding.device)
-        return torch.exp(w[0] + encoding.to(torch.float64) @ w[1:])
+        w, term = w.to(encoding.device), self.brightness_width
+        log_f = w[0] + encoding.to(torch.float64) @ w[1:]
+        return torch.exp(log_f if term is None else log_f + term(encoding))
 
     def temperature(
         self, encoding: torch.Tensor, base: Optional[float] = None
