@@ -45,9 +45,9 @@ DEFAULT_STEPS = 4000
 #: included), the two trainings side by side on one torch thread each, for the expected
 #: duration printed at the start (the run itself never depends on them)
 STEPS_PER_S = {"flow": 9.0, "mse": 12.5}
-#: seconds of the flow's calibration after its training (width per event and temperature ~40 s,
-#: region tilt ~25 s)
-CALIBRATION_S = 65.0
+#: seconds of the flow's calibration after its training (width per event and temperature ~45 s,
+#: region tilt ~25 s, brightness width ~25 s)
+CALIBRATION_S = 100.0
 #: seconds per 1,000 events of the other stages on the same CPU: simulate (two processes) and
 #: the test stages (predict, the tray, evaluate)
 OTHER_S_PER_1000_EVENTS = {"simulate": 2.5, "test": 25.0}

@@ -66,6 +66,7 @@ def render(report: dict, source: str, command: str) -> str:
         f"{100 * cov['summary_90']:.1f}% |",
         f"| fitted base temperature (posterior width) | {'-' if temp is None else f'{temp:.3f}'}"
         f"{' x a width per event' if cov.get('event_temperature') else ''}"
+        f"{' (with a hit-DOM term)' if cov.get('brightness_width') else ''}"
         f"{_level_map(cov.get('hdr_levels'), bool(cov.get('region_tilt')))} |",
         f"| gap-length prior the flow learned | {_gap_prior(report)} |",
         f"| training of the flow | {_budget(report, 'flow')} |",
