@@ -25,7 +25,7 @@ import torch
 from ..model.flow import ConditionalFlow
 from ..model.flow.brightness_width import BrightnessWidth, interpolate
 from .conditional import bin_index, quantile_edges
-from .region_tilt_fit import LEVELS, coverage_loss
+from .region_tilt_fit import LEVELS, QuintileFit, coverage_loss
 from .truth_ranks import RankTable
 
 logger = logging.getLogger(__name__)
@@ -41,27 +41,18 @@ SOFT_LEVEL, STEPS, LEARNING_RATE = 0.02, 300, 0.01
 
 
 @dataclass
-class BrightnessWidthFit:
-    """The fitted term and the validation events' coverage per hit-DOM quintile
-    (``[level][quintile]``, fractions) without and with it."""
+class BrightnessWidthFit(QuintileFit):
+    """The fitted term, with the coverage per hit-DOM quintile."""
 
     term: BrightnessWidth
     r2: float
-    quintile_edges: list[float]
-    coverage_before: list[list[float]]
-    coverage_after: list[list[float]]
-    overall_after: list[float]
 
     def summary(self) -> dict:
         """Plain data for the calibration record."""
         return {
             **self.term.config(),
             "r2_log_n_doms": self.r2,
-            "levels": list(LEVELS),
-            "n_doms_quintile_edges": self.quintile_edges,
-            "coverage_before": self.coverage_before,
-            "coverage_after": self.coverage_after,
-            "overall_after": self.overall_after,
+            **self.coverage_record("n_doms_quintile_edges"),
         }
 
 
@@ -144,7 +135,7 @@ def fit_brightness_width(
         np.round(values.numpy(), 3).tolist(), np.round(knots.numpy(), 2).tolist(), r2,
         [round(100 * v) for v in before[0]], [round(100 * v) for v in after[0]],
     )  # fmt: skip
-    return BrightnessWidthFit(term, r2, [float(e) for e in edges], before, after, overall)
+    return BrightnessWidthFit([float(e) for e in edges], before, after, overall, term=term, r2=r2)
 
 
 def _per_quintile(rank: torch.Tensor, onehot: torch.Tensor) -> list[list[float]]:

@@ -43,29 +43,41 @@ STEPS, LEARNING_RATE, RIDGE = 250, 0.05, 1e-3
 
 
 @dataclass
-class TiltFit:
-    """The fitted tilt, base temperature, and validation coverage per true gap-length quintile
-    (``[level][quintile]``, fractions) without and with it."""
+class QuintileFit:
+    """Validation coverage per quintile of an event variable (``[level][quintile]``, fractions)
+    without and with a fitted calibration step, and of all events with it."""
 
-    tilt: RegionTilt
-    temperature: float
     quintile_edges: list[float]
     coverage_before: list[list[float]]
     coverage_after: list[list[float]]
-    overall_before: list[float]
     overall_after: list[float]
+
+    def coverage_record(self, edges_key: str) -> dict:
+        """Plain data of the coverage, the quintile edges under ``edges_key``."""
+        return {
+            "levels": list(LEVELS),
+            edges_key: self.quintile_edges,
+            "coverage_before": self.coverage_before,
+            "coverage_after": self.coverage_after,
+            "overall_after": self.overall_after,
+        }
+
+
+@dataclass
+class TiltFit(QuintileFit):
+    """The fitted tilt and base temperature, with the coverage per true gap-length quintile."""
+
+    tilt: RegionTilt
+    temperature: float
+    overall_before: list[float]
 
     def summary(self) -> dict:
         """Plain data for the calibration record."""
         return {
             **self.tilt.config(),
             "temperature": self.temperature,
-            "levels": list(LEVELS),
-            "gap_quintile_edges": self.quintile_edges,
-            "coverage_before": self.coverage_before,
-            "coverage_after": self.coverage_after,
+            **self.coverage_record("gap_quintile_edges"),
             "overall_before": self.overall_before,
-            "overall_after": self.overall_after,
         }
 
 
@@ -163,5 +175,5 @@ def fit_region_tilt(densities: Densities, temperature: float) -> TiltFit:
         np.round(values.numpy(), 2).tolist(), np.round(knots).tolist(), t,
         [round(100 * v) for v in before[0]], [round(100 * v) for v in after[0]],
     )  # fmt: skip
-    return TiltFit(tilt, float(t), [float(e) for e in edges], before, after, overall_before,
-                   overall)  # fmt: skip
+    return TiltFit([float(e) for e in edges], before, after, overall, tilt=tilt,
+                   temperature=float(t), overall_before=overall_before)  # fmt: skip
