@@ -65,6 +65,17 @@ def test_term_interpolates_and_scales_each_events_width():
         BrightnessWidth([0.0, 1.0], [1.0, 0.0], [0.0, 0.0])
 
 
+def test_no_term_when_the_encoding_says_nothing_of_the_dom_count():
+    """Encodings that are all the same give one value of ``s``: no term, the flow unchanged."""
+    flow = initialised_flow("gt", seed=4).eval()
+    enc = encodings(1, seed=5).expand(300, 16).clone()
+    truth = flow.sample(enc, 1, generator=torch.Generator().manual_seed(6))[:, 0]
+    table = RankTable(flow, enc, truth, 32, seed=7)
+    n = torch.arange(300) % 50 + 10
+    assert fit_brightness_width(flow, table, n, 1.0) is None
+    assert flow.brightness_width is None and flow.temperature_weights is None
+
+
 def test_refreshed_table_equals_a_new_one():
     flow = initialised_flow("gt", seed=4).eval()
     enc = encodings(60, seed=5)

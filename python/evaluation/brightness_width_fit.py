@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -89,14 +90,19 @@ def _rank_at(ranks: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 
 def fit_brightness_width(
     flow: ConditionalFlow, table: RankTable, n_doms: torch.Tensor, temperature: float
-) -> BrightnessWidthFit:
+) -> Optional[BrightnessWidthFit]:
     """Fit the term of ``flow`` (its event width, region tilt and base ``temperature`` as fitted
     so far) on the events of ``table`` with hit-DOM counts ``n_doms [N]``; sets it on ``flow``
-    (with zero ``temperature_weights`` if it had none) and refreshes the table's widths."""
+    (with zero ``temperature_weights`` if it had none) and refreshes the table's widths.
+    ``None`` (nothing set) when the encodings do not spread ``s`` over distinct knots."""
     encoding = torch.cat([c.encoding for c in table.chunks]).to(torch.float64).cpu()
     direction, r2 = brightness_direction(encoding, n_doms)
     s = direction[0] + encoding @ direction[1:]
     knots = torch.as_tensor(np.quantile(s.numpy(), KNOT_QUANTILES), dtype=torch.float64)
+    if not (bool(torch.isfinite(knots).all()) and bool((knots[1:] > knots[:-1]).all())):
+        logger.warning("brightness width: s has no distinct knots (%s); none fitted",
+                       knots.tolist())  # fmt: skip
+        return None
     counts = n_doms.to(torch.float64).cpu().numpy()
     edges = quantile_edges(counts)
     onehot = torch.nn.functional.one_hot(

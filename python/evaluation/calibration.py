@@ -234,7 +234,8 @@ def calibrate_flow(
         )
     if n_doms is not None and event_temperature and enough:
         bright = fit_brightness_width(flow, table, n_doms, cal.temperature)
-        cal.coverage_after, cal.brightness_width = bright.overall_after, bright.summary()
+        if bright is not None:
+            cal.coverage_after, cal.brightness_width = bright.overall_after, bright.summary()
     if level_map and enough:
         rank = table(cal.temperature)  # the ranks of the fitted width, tables reused
         flow.level_map = LevelMap.fit(rank)
