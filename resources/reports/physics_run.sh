@@ -3,7 +3,7 @@
 # MSE baseline trained side by side (one torch thread each, 12,000 steps each,
 # configs/train_physics.yaml); the flow's width calibrated again on 15,000 events of their own
 # (calibration coverage per quintile to ~1.2 points rather than the ~2.1 points of the 5,000
-# validation events); then the evaluation report on 20,000 held-out events. About 40 minutes
+# validation events); then the evaluation report on 20,000 held-out events. 35-40 minutes
 # on an idle 2-core CPU. Run from the repository root with the package installed; writes under
 # $1 (default physics_run/). Copy $1/report/report.json to resources/reports/physics/ and run
 # resources/reports/render_readme.py --write to update the README.
