@@ -123,3 +123,6 @@ def test_fit_restores_the_coverage_of_dim_events():
     assert spread(fresh) < 0.05
     assert np.mean(fresh <= 0.68) == pytest.approx(0.68, abs=0.03)
     assert np.array(fit.coverage_after).shape == (2, 5)
+    # the ranks it hands on (to the level map) are those of the fitted widths
+    np.testing.assert_array_equal(fit.rank, hdr_ranks(flow, enc, truth, 128, temperatures=[1.0],
+                                                      seed=6)[0])  # fmt: skip

@@ -17,7 +17,7 @@ validation events the term never does worse than none.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -43,10 +43,12 @@ SOFT_LEVEL, STEPS, LEARNING_RATE = 0.02, 300, 0.01
 
 @dataclass
 class BrightnessWidthFit(QuintileFit):
-    """The fitted term, with the coverage per hit-DOM quintile."""
+    """The fitted term, with the coverage per hit-DOM quintile and the validation events' ranks
+    ``[N]`` at the fitted widths."""
 
     term: BrightnessWidth
     r2: float
+    rank: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     def summary(self) -> dict:
         """Plain data for the calibration record."""
@@ -132,7 +134,8 @@ def fit_brightness_width(
     term = BrightnessWidth(direction.tolist(), knots.tolist(), values.tolist())
     flow.brightness_width = term
     table.refresh_event_factor()
-    rank = torch.as_tensor(table(temperature))
+    rank_np = table(temperature)
+    rank = torch.as_tensor(rank_np)
     after = _per_quintile(rank, onehot)
     overall = [float((rank <= a).double().mean()) for a in LEVELS]
     logger.info(
@@ -141,7 +144,8 @@ def fit_brightness_width(
         np.round(values.numpy(), 3).tolist(), np.round(knots.numpy(), 2).tolist(), r2,
         [round(100 * v) for v in before[0]], [round(100 * v) for v in after[0]],
     )  # fmt: skip
-    return BrightnessWidthFit([float(e) for e in edges], before, after, overall, term=term, r2=r2)
+    return BrightnessWidthFit([float(e) for e in edges], before, after, overall, term=term, r2=r2,
+                              rank=rank_np)  # fmt: skip
 
 
 def _per_quintile(rank: torch.Tensor, onehot: torch.Tensor) -> list[list[float]]:

@@ -232,12 +232,14 @@ def calibrate_flow(
             encoding.shape[0],
             MIN_LEVEL_MAP_EVENTS,
         )
+    rank = None  # the ranks at the fitted widths, once the last width step has computed them
     if n_doms is not None and event_temperature and enough:
         bright = fit_brightness_width(flow, table, n_doms, cal.temperature)
         if bright is not None:
             cal.coverage_after, cal.brightness_width = bright.overall_after, bright.summary()
+            rank = bright.rank
     if level_map and enough:
-        rank = table(cal.temperature)  # the ranks of the fitted width, tables reused
+        rank = table(cal.temperature) if rank is None else rank  # tables reused
         flow.level_map = LevelMap.fit(rank)
         cal.level_map = flow.level_map.config()
         mapped, _ = coverage_curve(flow.level_map.calibrated_rank(rank), np.asarray(cal.levels))
