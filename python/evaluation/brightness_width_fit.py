@@ -48,7 +48,7 @@ class BrightnessWidthFit(QuintileFit):
 
     term: BrightnessWidth
     r2: float
-    rank: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    rank: np.ndarray = field(repr=False)
 
     def summary(self) -> dict:
         """Plain data for the calibration record."""
@@ -134,10 +134,9 @@ def fit_brightness_width(
     term = BrightnessWidth(direction.tolist(), knots.tolist(), values.tolist())
     flow.brightness_width = term
     table.refresh_event_factor()
-    rank_np = table(temperature)
-    rank = torch.as_tensor(rank_np)
-    after = _per_quintile(rank, onehot)
-    overall = [float((rank <= a).double().mean()) for a in LEVELS]
+    rank = table(temperature)
+    after = _per_quintile(torch.as_tensor(rank), onehot)
+    overall = [float(np.mean(rank <= a)) for a in LEVELS]
     logger.info(
         "brightness width: g = %s at s = %s (log n_doms from the encoding, R^2 %.3f); 68%% "
         "coverage per hit-DOM quintile %s -> %s",
@@ -145,7 +144,7 @@ def fit_brightness_width(
         [round(100 * v) for v in before[0]], [round(100 * v) for v in after[0]],
     )  # fmt: skip
     return BrightnessWidthFit([float(e) for e in edges], before, after, overall, term=term, r2=r2,
-                              rank=rank_np)  # fmt: skip
+                              rank=rank)  # fmt: skip
 
 
 def _per_quintile(rank: torch.Tensor, onehot: torch.Tensor) -> list[list[float]]:
