@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 from llp_gap_reco.data.simulation.constants import MUON_LOSS_A, MUON_LOSS_B
@@ -9,6 +12,12 @@ from llp_gap_reco.data.simulation.losses import LossModel, energy_weighted_spect
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
 from scipy.integrate import quad
+
+_REPORTS = Path(__file__).resolve().parents[1] / "resources" / "reports"
+_spec = importlib.util.spec_from_file_location("dust_per_hit", _REPORTS / "dust_per_hit.py")
+assert _spec is not None and _spec.loader is not None
+dust_per_hit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dust_per_hit)
 
 B_10TEV = 3.3e-4  # 1/m, radiative energy-loss coefficient in ice near 10 TeV
 MUONS_10TEV = dict(energy_min=1e4, energy_max=1e4, cos_zenith_min=0.9)
@@ -70,33 +79,14 @@ def test_stochastic_losses_widen_the_charge_spread(geometry):
     assert _log_charge_spread(geometry, True) >= 1.15 * _log_charge_spread(geometry, False)
 
 
-def _dust_over_clear(geometry, ice: str) -> tuple[float, float]:
-    """(charge per DOM, charge per hit DOM) in the dust layer over deep clear ice."""
-    z = geometry.pos[:, 2]
-    layers = {"dust": (z > -150) & (z < -50), "clear": (z > -450) & (z < -200)}
-    charge = {k: 0.0 for k in layers}
-    hits = {k: 0 for k in layers}
-    cfg = dict(MUONS_10TEV, ice_model=ice, stochastic_losses=False)
-    events = list(simulate(150, seed=7, geometry=geometry, config=cfg, kind="background"))
-    for ev in events:
-        p = ev.pulses
-        q = np.bincount(geometry.index(p[:, 0], p[:, 1]), p[:, 4], len(geometry))
-        for k, m in layers.items():
-            charge[k] += q[m].sum()
-            hits[k] += int((q[m] > 0).sum())
-    n = {k: m.sum() * len(events) for k, m in layers.items()}
-    per_dom = (charge["dust"] / n["dust"]) / (charge["clear"] / n["clear"])
-    per_hit = (charge["dust"] / hits["dust"]) / (charge["clear"] / hits["clear"])
-    return per_dom, per_hit
-
-
 def test_dust_layer_is_darker_with_layered_ice(geometry):
-    layered, homogeneous = (
-        _dust_over_clear(geometry, "layered"),
-        _dust_over_clear(geometry, "homogeneous"),
-    )
-    assert layered[0] <= 0.6 * homogeneous[0]  # charge per DOM
-    assert layered[1] < homogeneous[1]  # charge per hit DOM: lower, by less (noise, near DOMs)
+    """150 muons without stochastic losses, the statistic of resources/reports/dust_per_hit.py:
+    the dust over clear ice, layered relative to homogeneous ice."""
+    res = {ice: dust_per_hit.hit_charges(ice, 150, 7, geometry, stochastic=False)
+           for ice in ("layered", "homogeneous")}  # fmt: skip
+    per_hit, per_dom = dust_per_hit.double_ratios(res, range(150), geometry)
+    assert per_dom <= 0.6  # charge per DOM
+    assert per_hit < 1.0  # charge per hit DOM: lower, by less (noise, near DOMs)
 
 
 def test_default_gap_lengths(geometry):

@@ -32,11 +32,19 @@ LAYERS = {"dust": (-150.0, -50.0), "clear": (-450.0, -200.0)}
 BLOCK = 150
 
 
-def hit_charges(ice: str, muons: int, seed: int, geo: Geometry) -> dict[str, list[np.ndarray]]:
-    """Per layer, per event: the charges (PE) of the layer's hit DOMs."""
+def layer_masks(geo: Geometry) -> dict[str, np.ndarray]:
+    """Per layer: which DOMs of ``geo`` lie in it (bool ``[n_doms]``)."""
     z = geo.pos[:, 2]
-    masks = {k: (z > lo) & (z < hi) for k, (lo, hi) in LAYERS.items()}
-    cfg = dict(energy_min=1e4, energy_max=1e4, cos_zenith_min=0.9, ice_model=ice)
+    return {k: (z > lo) & (z < hi) for k, (lo, hi) in LAYERS.items()}
+
+
+def hit_charges(
+    ice: str, muons: int, seed: int, geo: Geometry, stochastic: bool = True
+) -> dict[str, list[np.ndarray]]:
+    """Per layer, per event: the charges (PE) of the layer's hit DOMs."""
+    masks = layer_masks(geo)
+    cfg = dict(energy_min=1e4, energy_max=1e4, cos_zenith_min=0.9, ice_model=ice,
+               stochastic_losses=stochastic)  # fmt: skip
     out: dict[str, list[np.ndarray]] = {k: [] for k in LAYERS}
     for ev in simulate(muons, seed=seed, geometry=geo, config=cfg, kind="background"):
         q = np.bincount(geo.index(ev.pulses[:, 0], ev.pulses[:, 1]), ev.pulses[:, 4], len(geo))
@@ -45,8 +53,10 @@ def hit_charges(ice: str, muons: int, seed: int, geo: Geometry) -> dict[str, lis
     return out
 
 
-def double_ratios(res: dict, events: range, n_dom: dict[str, int]) -> tuple[float, float]:
-    """Per hit DOM and per DOM: ``(dust / clear)_layered / (dust / clear)_homogeneous``."""
+def double_ratios(res: dict, events: range, geo: Geometry) -> tuple[float, float]:
+    """Per hit DOM and per DOM: ``(dust / clear)_layered / (dust / clear)_homogeneous`` over
+    ``events`` of ``res`` (``{ice: hit_charges(ice, ...)}``)."""
+    n_dom = {k: int(m.sum()) for k, m in layer_masks(geo).items()}
     per_hit, per_dom = {}, {}
     for ice, layers in res.items():
         q = {k: np.concatenate([layers[k][i] for i in events]) for k in LAYERS}
@@ -88,12 +98,10 @@ def main() -> None:
     if args.photon_tracking:
         use_photon_tracking_near_field()
     geo = Geometry.icecube86_like()
-    z = geo.pos[:, 2]
-    n_dom = {k: int(((z > lo) & (z < hi)).sum()) for k, (lo, hi) in LAYERS.items()}
     res = {ice: hit_charges(ice, args.muons, args.seed, geo) for ice in ("layered", "homogeneous")}
-    hit, dom = double_ratios(res, range(args.muons), n_dom)
+    hit, dom = double_ratios(res, range(args.muons), geo)
     print(f"{args.muons} muons: per hit DOM {hit:.3f}, per DOM {dom:.3f}")
-    blocks = [double_ratios(res, range(i, i + BLOCK), n_dom)[0]
+    blocks = [double_ratios(res, range(i, i + BLOCK), geo)[0]
               for i in range(0, args.muons - BLOCK + 1, BLOCK)]  # fmt: skip
     print("per hit DOM, blocks of", BLOCK, ":", " ".join(f"{v:.2f}" for v in blocks))
     for ice, layers in res.items():
