@@ -85,8 +85,14 @@ def test_dust_layer_is_darker_with_layered_ice(geometry):
     res = {ice: dust_per_hit.hit_charges(ice, 150, 7, geometry, stochastic=False)
            for ice in ("layered", "homogeneous")}  # fmt: skip
     per_hit, per_dom = dust_per_hit.double_ratios(res, range(150), geometry)
+    hits = {ice: sum(q.size for q in layers["dust"]) / sum(q.size for q in layers["clear"])
+            for ice, layers in res.items()}  # fmt: skip
     assert per_dom <= 0.6  # charge per DOM
-    assert per_hit < 1.0  # charge per hit DOM: lower, by less (noise, near DOMs)
+    assert hits["layered"] <= 0.5 * hits["homogeneous"]  # hit DOMs
+    # a DOM still hit in the dust is near the track, where photon tracking puts more light in
+    # the dust than in clear ice (1.4x per hit DOM, resources/docs/simulation.md): a hit
+    # cancels most of the darkening
+    assert 0.6 < per_hit < 1.6
 
 
 def test_default_gap_lengths(geometry):

@@ -28,9 +28,9 @@ PANDEL_LAMBDA_A = 98.0  # m, absorption length
 
 #: expected PE at 1 m perpendicular distance per unit (dE/dx / a), i.e. for a minimum-ionising
 #: muon: ~250 Cherenkov photons/cm in 300-500 nm spread over a cylinder of radius rho and a DOM
-#: effective area ~1e-2 m^2 (IceCube, JINST 12 (2017) P03012) give ~40 PE m; tuned here so that
-#: the realism targets of resources/docs/simulation.md hold.
-LIGHT_YIELD_PE_M = 40.0
+#: effective area ~1e-2 m^2 (IceCube, JINST 12 (2017) P03012) give ~40 PE m; 50 here, tuned so
+#: that the realism targets of resources/docs/simulation.md hold.
+LIGHT_YIELD_PE_M = 50.0
 #: effective attenuation length of the expected PE with photon path length, m
 #: (between the effective scattering length ~25 m and absorption ~100 m of the bulk ice,
 #: IceCube, NIM A 711 (2013) 73)

@@ -10,9 +10,10 @@ column 400 nm). The main dust layer sits at z ≈ −140…−40 m (depth ≈ 19
 Approximation: a photon from ``z1`` to ``z2`` sees the path averages ``<a>``, ``<b_e>``
 (exact integrals of the binned table along z). The Pandel length parameters scale with
 ``1/<b_e>`` (lambda) and ``1/<a>`` (lambda_a) around the published bulk values; the
-expected-light attenuation length is the Pandel survival length of those
-(:func:`pandel_attenuation`) scaled so that the detector-average ice gives the homogeneous
-model's :data:`~.constants.ATTENUATION_LENGTH`.
+expected-light attenuation length scales with the diffusion length of those
+(:func:`diffusion_length`), so that the detector-average ice gives the homogeneous model's
+:data:`~.constants.ATTENUATION_LENGTH` (35 m there, about the diffusion length over
+``sin(theta_c)``: the light's e-folding in perpendicular distance is the diffusion length).
 ``"homogeneous"``: the bulk values everywhere.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .constants import ATTENUATION_LENGTH, C_ICE, PANDEL_LAMBDA, PANDEL_LAMBDA_A, PANDEL_TAU
+from .constants import ATTENUATION_LENGTH, PANDEL_LAMBDA, PANDEL_LAMBDA_A
 
 #: lower edge of the first 10 m layer (IceCube z, m) and the layer thickness
 TABLE_Z0, TABLE_DZ = -565.4, 10.0
@@ -76,7 +77,7 @@ class IceModel:
             float(np.diff(np.interp([lo, hi], _EDGES_EXT, c))[0] / (hi - lo))
             for c in (self._cum_a, self._cum_b)
         )
-        self._att_ref = float(pandel_attenuation(PANDEL_LAMBDA, PANDEL_LAMBDA_A))
+        self._att_ref = float(diffusion_length(self.a_ref, self.b_ref))
 
     def path_coefficients(self, z1: np.ndarray, z2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Path averages ``(<a>, <b_e>)`` (1/m) between depths ``z1`` and ``z2`` (m, broadcast;
@@ -109,13 +110,14 @@ class IceModel:
                     np.full(shape, PANDEL_LAMBDA_A))  # fmt: skip
         a, b = self.path_coefficients(z1, z2)
         lam, lam_a = PANDEL_LAMBDA * self.b_ref / b, PANDEL_LAMBDA_A * self.a_ref / a
-        att = ATTENUATION_LENGTH * pandel_attenuation(lam, lam_a) / self._att_ref
+        att = ATTENUATION_LENGTH * diffusion_length(a, b) / self._att_ref
         return att, lam, lam_a
 
 
-def pandel_attenuation(lam: ArrayLike, lam_a: ArrayLike) -> np.ndarray:
-    """Attenuation length (m) of the Pandel amplitude ``exp(-d/lam_a) (1 + tau c/lam_a)^(-d/lam)``
-    (van Eijndhoven et al., Astropart. Phys. 28 (2007) 456): the photons that survive the
-    scattered path to a DOM at distance d."""
-    lam, lam_a = np.asarray(lam, float), np.asarray(lam_a, float)
-    return 1.0 / (1.0 / lam_a + np.log1p(PANDEL_TAU * C_ICE / lam_a) / lam)
+def diffusion_length(a: ArrayLike, b_e: ArrayLike) -> np.ndarray:
+    """Diffusion length ``sqrt(D / a) = 1 / sqrt(3 a (a + b_e))`` (m) of ice with absorption
+    ``a`` and effective scattering ``b_e`` (1/m): the e-folding length of light far from a
+    source, where it has forgotten its direction."""
+    a, b_e = np.asarray(a, float), np.asarray(b_e, float)
+    return 1.0 / np.sqrt(3.0 * a * (a + b_e))
+
