@@ -2,13 +2,15 @@
 homogeneous ice, for the same 10 TeV near-vertical muons.
 
     python resources/reports/dust_per_hit.py [--muons 1000] [--seed 7] [--photon-tracking]
+        [--set FIELD=VALUE ...]
 
 Dust layer ``-150 < z < -50 m``, deep clear ice ``-450 < z < -200 m``; background muons of
 10 TeV with ``cos(zenith) >= 0.9``, stochastic losses on (the muons of
 ``tests/test_simulation_physics.py``). Per hit DOM: the charge of all hit DOMs of the layer over
 all events divided by their number. Prints the double ratios
 ``(dust / clear)_layered / (dust / clear)_homogeneous`` for all muons and for six disjoint
-blocks of 150 (its spread).
+blocks of 150 (its spread). ``--set`` changes a field of the muons' ``SimulationConfig``
+(``--set noise_rate_hz=0``, ``--set angular_acceptance=false``).
 
 ``--photon-tracking`` is a what-if: each photon path's light is multiplied by the ratio, at its
 perpendicular distance ``dist / 1.52``, of the photon-tracking reference's recorded light
@@ -22,9 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import llp_gap_reco.data.simulation.light as light
 import numpy as np
+import yaml
 from llp_gap_reco.geometry import Geometry
 from llp_gap_reco.simulation import simulate
 
@@ -39,12 +43,13 @@ def layer_masks(geo: Geometry) -> dict[str, np.ndarray]:
 
 
 def hit_charges(
-    ice: str, muons: int, seed: int, geo: Geometry, stochastic: bool = True
+    ice: str, muons: int, seed: int, geo: Geometry, stochastic: bool = True, **config: Any
 ) -> dict[str, list[np.ndarray]]:
-    """Per layer, per event: the charges (PE) of the layer's hit DOMs."""
+    """Per layer, per event: the charges (PE) of the layer's hit DOMs (``config``: further
+    ``SimulationConfig`` fields)."""
     masks = layer_masks(geo)
-    cfg = dict(energy_min=1e4, energy_max=1e4, cos_zenith_min=0.9, ice_model=ice,
-               stochastic_losses=stochastic)  # fmt: skip
+    cfg = {"energy_min": 1e4, "energy_max": 1e4, "cos_zenith_min": 0.9, "ice_model": ice,
+           "stochastic_losses": stochastic, **config}
     out: dict[str, list[np.ndarray]] = {k: [] for k in LAYERS}
     for ev in simulate(muons, seed=seed, geometry=geo, config=cfg, kind="background"):
         q = np.bincount(geo.index(ev.pulses[:, 0], ev.pulses[:, 1]), ev.pulses[:, 4], len(geo))
@@ -94,11 +99,15 @@ def main() -> None:
     parser.add_argument("--muons", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--photon-tracking", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a SimulationConfig field of the muons (YAML value)")
     args = parser.parse_args()
+    config = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.photon_tracking:
         use_photon_tracking_near_field()
     geo = Geometry.icecube86_like()
-    res = {ice: hit_charges(ice, args.muons, args.seed, geo) for ice in ("layered", "homogeneous")}
+    res = {ice: hit_charges(ice, args.muons, args.seed, geo, **config)
+           for ice in ("layered", "homogeneous")}  # fmt: skip
     hit, dom = double_ratios(res, range(args.muons), geo)
     print(f"{args.muons} muons: per hit DOM {hit:.3f}, per DOM {dom:.3f}")
     blocks = [double_ratios(res, range(i, i + BLOCK), geo)[0]
