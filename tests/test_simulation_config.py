@@ -75,6 +75,23 @@ def test_path_averaged_ice_matches_numerical_integration():
     assert dust < 0.2 * clear
 
 
+def test_attenuation_length_follows_the_diffusion_length():
+    """``L_att = 35 m * L_d(<a>, <b_e>) / L_d(reference ice)``, ``L_d = sqrt(D / a)`` with
+    ``D = 1 / (3 (a + b_e))``; reference: the table averaged over z in [-500, 500] m, here by a
+    fine grid."""
+    ice = IceModel("layered")
+    z = np.arange(ABSORPTION.size) * TABLE_DZ + TABLE_Z0
+    grid = np.linspace(-500.0, 500.0, 1000001)
+    idx = np.clip(np.searchsorted(z, grid, side="right") - 1, 0, ABSORPTION.size - 1)
+    a_ref, b_ref = ABSORPTION[idx].mean(), SCATTERING[idx].mean()
+    k = int((-100.0 - TABLE_Z0) // TABLE_DZ)  # the dust peak's layer
+    a, b = ABSORPTION[k], SCATTERING[k]
+    expected = 35.0 * np.sqrt(3 * a_ref * (a_ref + b_ref)) / np.sqrt(3 * a * (a + b))
+    att = ice.propagation(np.array([-100.0, -500.0]), np.array([-100.0, 500.0]))[0]
+    assert att[0] == pytest.approx(expected, rel=1e-4)
+    assert att[1] == pytest.approx(35.0, rel=1e-4)
+
+
 def test_angular_profiles_average_to_one():
     x = np.linspace(-1.0, 1.0, 200001)
     assert np.trapezoid(dom_acceptance(x), x) / 2 == pytest.approx(1.0, rel=1e-6)
