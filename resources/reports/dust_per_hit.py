@@ -48,8 +48,14 @@ def hit_charges(
     """Per layer, per event: the charges (PE) of the layer's hit DOMs (``config``: further
     ``SimulationConfig`` fields)."""
     masks = layer_masks(geo)
-    cfg = {"energy_min": 1e4, "energy_max": 1e4, "cos_zenith_min": 0.9, "ice_model": ice,
-           "stochastic_losses": stochastic, **config}
+    cfg = {
+        "energy_min": 1e4,
+        "energy_max": 1e4,
+        "cos_zenith_min": 0.9,
+        "ice_model": ice,
+        "stochastic_losses": stochastic,
+        **config,
+    }
     out: dict[str, list[np.ndarray]] = {k: [] for k in LAYERS}
     for ev in simulate(muons, seed=seed, geometry=geo, config=cfg, kind="background"):
         q = np.bincount(geo.index(ev.pulses[:, 0], ev.pulses[:, 1]), ev.pulses[:, 4], len(geo))
@@ -99,8 +105,13 @@ def main() -> None:
     parser.add_argument("--muons", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--photon-tracking", action="store_true")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a SimulationConfig field of the muons (YAML value)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a SimulationConfig field of the muons (YAML value)",
+    )
     args = parser.parse_args()
     config = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.photon_tracking:

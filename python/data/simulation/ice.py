@@ -120,4 +120,3 @@ def diffusion_length(a: ArrayLike, b_e: ArrayLike) -> np.ndarray:
     source, where it has forgotten its direction."""
     a, b_e = np.asarray(a, float), np.asarray(b_e, float)
     return 1.0 / np.sqrt(3.0 * a * (a + b_e))
-
