@@ -7,7 +7,11 @@ import pytest
 import torch
 from llp_gap_reco.evaluation.coverage import coverage_curve, hdr_rank, threshold_coverage
 from llp_gap_reco.evaluation.pulls import pull_summary, pulls
-from llp_gap_reco.evaluation.resolution import resolution_table
+from llp_gap_reco.evaluation.resolution import (
+    prior_table,
+    resolution_table,
+    uninformative_models,
+)
 from scipy import stats
 
 LEVELS = np.array([0.1, 0.3, 0.5, 0.68, 0.8, 0.9, 0.95])
@@ -79,6 +83,21 @@ def test_resolution_table_recovers_known_gaussian_errors():
     assert rows["prod_3d"]["median"] == pytest.approx(chi3[0], rel=0.03)
     assert rows["decay_3d"]["width68"] == pytest.approx(chi3[1], rel=0.03)
     assert rows["gap_length"]["n"] == 20000
+
+
+def test_models_no_better_than_the_constant_guess_are_named():
+    """A prediction at the mean label (a flow stuck at its prior) is named; one that pins a
+    vertex to 5 m is not, nor one that pins only one of the two vertices."""
+    rng = np.random.default_rng(12)
+    truth = rng.normal(0, 300, size=(5000, 6))
+    near_prior = np.broadcast_to(truth.mean(0), truth.shape) + rng.normal(0, 5.0, truth.shape)
+    good = truth + rng.normal(0, 5.0, truth.shape)
+    half = np.concatenate([good[:, :3], near_prior[:, 3:]], axis=1)
+    resolution = {name: resolution_table(pred, truth)
+                  for name, pred in (("stuck", near_prior), ("good", good), ("half", half))}  # fmt: skip
+    resolution["prior"] = prior_table(truth)
+    assert uninformative_models(resolution) == ["stuck"]
+    assert uninformative_models({"good": resolution["good"]}) == []  # no prior to compare with
 
 
 def test_pulls_of_calibrated_errors_are_standard_normal():

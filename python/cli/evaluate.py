@@ -38,5 +38,7 @@ def run(args: argparse.Namespace) -> int:
     for q in ("prod_3d", "decay_3d"):
         print(f"{q:10s} median {res[q]['median']:.1f} m (prior {prior[q]['median']:.1f} m)")
     print(f"coverage 68%: {cov['summary_68']:.3f}   90%: {cov['summary_90']:.3f}")
+    for w in rep.get("warnings") or []:
+        print(f"WARNING {w}")
     print(f"report: {pathlib.Path(args.out) / 'report.md'}")
     return 0

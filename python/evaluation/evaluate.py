@@ -25,7 +25,7 @@ from .conditional_report import conditional_sections
 from .coverage import DEFAULT_LEVELS, coverage_curve, threshold_coverage
 from .pulls import pull_summary, pulls
 from .report import write_report
-from .resolution import prior_table, resolution_table
+from .resolution import prior_table, resolution_table, uninformative_models
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,13 @@ def evaluate(
     ls = bundle.label_standardization
     prior_guess = np.asarray(ls["offset"])[None, :] if ls else truth
     resolution["prior"] = prior_table(truth, prior_guess)
+    warnings = [
+        f"{name}: median 3D errors no better than the constant guess (the model did not learn; "
+        "for a flow with a flat gap-length prior see gap_prior_warmup_steps in training.md)"
+        for name in uninformative_models(resolution)
+    ]
+    for w in warnings:
+        logger.warning(w)
 
     p = pulls(mean, sigma, truth)
     observed, stderr = coverage_curve(a["rank"][ok], levels)
@@ -133,6 +140,7 @@ def evaluate(
         "data": str(data),
         "n_events": int(a["status"].shape[0]),
         "n_ok": int(ok.sum()),
+        "warnings": warnings,
         "resolution": resolution,
         "resolution_by_n_doms": cond["resolution_by_n_doms"],
         "pulls": pull_summary(p),

@@ -61,6 +61,7 @@ def write_report(out_dir: pathlib.Path, report: dict) -> tuple[pathlib.Path, pat
         f"- model: `{report['model']}`",
         f"- data: `{report['data']}`",
         f"- events: {report['n_events']} ({report['n_ok']} reconstructed with status OK)",
+        *(f"- **warning**: {w}" for w in report.get("warnings") or []),
         "",
         "## Resolution (posterior mean vs truth)",
         "",

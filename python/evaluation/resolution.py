@@ -73,3 +73,29 @@ def prior_table(truth: np.ndarray, reference: np.ndarray | None = None) -> list[
     ref = truth if reference is None else reference
     guess = np.broadcast_to(np.asarray(ref, np.float64).mean(0), np.shape(truth))
     return resolution_table(guess, truth)
+
+
+#: a model whose median 3D errors of both vertices are at least this fraction of the constant
+#: guess's has learned (next to) nothing
+UNINFORMATIVE_RATIO = 0.9
+
+
+def uninformative_models(
+    resolution: dict[str, list[dict]], ratio: float = UNINFORMATIVE_RATIO
+) -> list[str]:
+    """Models of ``resolution`` (name -> :func:`resolution_table` rows, with ``"prior"``) whose
+    median 3D errors of the production and of the decay vertex are both at least ``ratio``
+    times the constant guess's: a flow that stayed at the prior, say."""
+    if "prior" not in resolution:
+        return []
+
+    def medians(rows: list[dict]) -> tuple[float, float]:
+        by = {r["quantity"]: r["median"] for r in rows}
+        return by["prod_3d"], by["decay_3d"]
+
+    prior = medians(resolution["prior"])
+    return [
+        name
+        for name, rows in resolution.items()
+        if name != "prior" and all(m >= ratio * p for m, p in zip(medians(rows), prior))
+    ]
