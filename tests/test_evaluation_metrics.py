@@ -93,8 +93,8 @@ def test_models_no_better_than_the_constant_guess_are_named():
     near_prior = np.broadcast_to(truth.mean(0), truth.shape) + rng.normal(0, 5.0, truth.shape)
     good = truth + rng.normal(0, 5.0, truth.shape)
     half = np.concatenate([good[:, :3], near_prior[:, 3:]], axis=1)
-    resolution = {name: resolution_table(pred, truth)
-                  for name, pred in (("stuck", near_prior), ("good", good), ("half", half))}  # fmt: skip
+    preds = {"stuck": near_prior, "good": good, "half": half}
+    resolution = {name: resolution_table(pred, truth) for name, pred in preds.items()}
     resolution["prior"] = prior_table(truth)
     assert uninformative_models(resolution) == ["stuck"]
     assert uninformative_models({"good": resolution["good"]}) == []  # no prior to compare with

@@ -72,8 +72,9 @@ def test_evaluate_writes_every_artefact(setup):
     md = (out / "report.md").read_text()
     # a model is warned about exactly when both its median 3D errors reach 0.9x the prior's
     med = {m: {r["quantity"]: r["median"] for r in rows} for m, rows in rep["resolution"].items()}
+    vertices = ("prod_3d", "decay_3d")
     flagged = [m for m in ("flow", "mse_baseline")
-               if all(med[m][q] >= 0.9 * med["prior"][q] for q in ("prod_3d", "decay_3d"))]  # fmt: skip
+               if all(med[m][q] >= 0.9 * med["prior"][q] for q in vertices)]  # fmt: skip
     assert [w.split(":")[0] for w in rep["warnings"]] == flagged
     for w in rep["warnings"]:
         assert f"- **warning**: {w}" in md
