@@ -82,7 +82,7 @@ def test_stochastic_losses_widen_the_charge_spread(geometry):
 def test_dust_layer_is_darker_with_layered_ice(geometry):
     """150 muons without stochastic losses, the statistic of resources/reports/dust_per_hit.py:
     the dust over clear ice, layered relative to homogeneous ice."""
-    res = {ice: dust_per_hit.hit_charges(ice, 150, 7, geometry, stochastic=False)
+    res = {ice: dust_per_hit.hit_charges(ice, 150, 7, geometry, stochastic_losses=False)
            for ice in ("layered", "homogeneous")}  # fmt: skip
     per_hit, per_dom = dust_per_hit.double_ratios(res, range(150), geometry)
     hits = {ice: sum(q.size for q in layers["dust"]) / sum(q.size for q in layers["clear"])

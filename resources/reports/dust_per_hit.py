@@ -43,7 +43,7 @@ def layer_masks(geo: Geometry) -> dict[str, np.ndarray]:
 
 
 def hit_charges(
-    ice: str, muons: int, seed: int, geo: Geometry, stochastic: bool = True, **config: Any
+    ice: str, muons: int, seed: int, geo: Geometry, **config: Any
 ) -> dict[str, list[np.ndarray]]:
     """Per layer, per event: the charges (PE) of the layer's hit DOMs (``config``: further
     ``SimulationConfig`` fields)."""
@@ -53,7 +53,6 @@ def hit_charges(
         "energy_max": 1e4,
         "cos_zenith_min": 0.9,
         "ice_model": ice,
-        "stochastic_losses": stochastic,
         **config,
     }
     out: dict[str, list[np.ndarray]] = {k: [] for k in LAYERS}
