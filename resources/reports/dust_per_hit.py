@@ -88,10 +88,10 @@ def use_photon_tracking_near_field() -> None:
     b_clear, b_dust = ref["clear"]["b_e_per_m"], ref["dust"]["b_e_per_m"]
     original = light._ice_and_acceptance
 
-    def rescaled(ice, acceptance, z_emit, dom_pos, vec, dist):  # type: ignore[no-untyped-def]
-        att, lam, lam_a, fade, acc = original(ice, acceptance, z_emit, dom_pos, vec, dist)
+    def rescaled(ice, acceptance, z_emit, z_dom, vec, dist):  # type: ignore[no-untyped-def]
+        att, lam, lam_a, fade, acc = original(ice, acceptance, z_emit, z_dom, vec, dist)
         if ice.kind == "layered":
-            _, b = ice.path_coefficients(z_emit, dom_pos[..., 2])
+            _, b = ice.path_coefficients(z_emit, z_dom)
             w = np.clip((b - b_clear) / (b_dust - b_clear), 0.0, 1.0)
             acc = acc * np.exp(w * np.interp(dist / 1.52, mid, log_corr))
         return att, lam, lam_a, fade, acc

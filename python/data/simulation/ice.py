@@ -82,16 +82,20 @@ class IceModel:
     def path_coefficients(self, z1: np.ndarray, z2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Path averages ``(<a>, <b_e>)`` (1/m) between depths ``z1`` and ``z2`` (m, broadcast;
         beyond the table the edge bins continue)."""
-        z1, z2 = np.broadcast_arrays(np.asarray(z1, float), np.asarray(z2, float))
+        z1, z2 = np.asarray(z1, float), np.asarray(z2, float)
+        if z1.shape != z2.shape:
+            z1, z2 = np.broadcast_arrays(z1, z2)
         dz = z2 - z1
         flat = np.abs(dz) < 1.0
-        safe = np.where(flat, 1.0, dz)
-        im = self._bin(0.5 * (z1 + z2))
+        any_flat = bool(flat.any())
+        if any_flat:
+            dz = np.where(flat, 1.0, dz)
+            im = self._bin(0.5 * (z1 + z2))
         out = []
         for cum, coef in ((self._cum_a, ABSORPTION), (self._cum_b, SCATTERING)):
             # the integral of a binned coefficient is piecewise linear between the bin edges
-            diff = np.interp(z2, _EDGES_EXT, cum) - np.interp(z1, _EDGES_EXT, cum)
-            out.append(np.where(flat, coef[im], diff / safe))
+            mean = (np.interp(z2, _EDGES_EXT, cum) - np.interp(z1, _EDGES_EXT, cum)) / dz
+            out.append(np.where(flat, coef[im], mean) if any_flat else mean)
         return out[0], out[1]
 
     @staticmethod

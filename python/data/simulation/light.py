@@ -92,11 +92,14 @@ def _ice_and_acceptance(
     ice: IceModel,
     acceptance: bool,
     z_emit: np.ndarray,
-    dom_pos: np.ndarray,
+    z_dom: np.ndarray,
     vec: np.ndarray,
     dist: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Union[float, np.ndarray]]:
-    att, lam, lam_a = ice.propagation(z_emit, dom_pos[..., 2])
+    """``(attenuation length, Pandel lambda, lambda_a, fade, acceptance)`` of photon paths from
+    depth ``z_emit`` to DOMs at depth ``z_dom`` (m), vertical component ``vec`` (m) of length
+    ``dist`` (m)."""
+    att, lam, lam_a = ice.propagation(z_emit, z_dom)
     fade = np.exp(-dist / lam)
     acc: Union[float, np.ndarray] = 1.0
     if acceptance:
@@ -121,18 +124,21 @@ def track_light(dom_pos: np.ndarray, efficiency: np.ndarray, origin: np.ndarray,
     )
     k, j = np.nonzero((window > MIN_WINDOW) & (s1 > s0))  # pairs that see the track
     window = window[k, j]
-    s_e = np.clip(s_c[j], s0[k, 0], s1[k, 0])
+    s_e = np.minimum(np.maximum(s_c[j], s0[k, 0]), s1[k, 0])
     dist = np.sqrt(rho[j] ** 2 + (s_perp[j] - s_e) ** 2)
     energy = np.empty_like(s_e)
+    # k is sorted (row-major nonzero): each track's pairs are one slice
+    bounds = np.searchsorted(k, np.arange(len(tracks) + 1))
     for i, track in enumerate(tracks):
-        m = k == i
-        energy[m] = track.energy_at(s_e[m])
+        lo, hi = bounds[i], bounds[i + 1]
+        if hi > lo:
+            energy[lo:hi] = track.energy_at(s_e[lo:hi])
     b = np.array([t.b for t in tracks])[k]
     yield_rel = np.where(energy > 0, 1.0 + energy * b / MUON_LOSS_A, 0.0)
     z_emit = origin[2] + s_e * direction[2]
-    att, lam, lam_a, _, acc = _ice_and_acceptance(
-        ice, acceptance, z_emit, dom_pos[j], dom_pos[j, 2] - z_emit, dist
-    )
+    z_dom = dom_pos[:, 2][j]
+    att, lam, lam_a, _, acc = _ice_and_acceptance(ice, acceptance, z_emit, z_dom, z_dom - z_emit,
+                                                  dist)  # fmt: skip
     mu = (LIGHT_YIELD_PE_M * efficiency[j] * acc * yield_rel * window
           * np.exp(-dist / att) / np.maximum(rho[j], MIN_PERPENDICULAR_DISTANCE))  # fmt: skip
     t = t_origin + s_e / C_VACUUM + dist / C_ICE
@@ -150,7 +156,7 @@ def cascade_light(dom_pos: np.ndarray, efficiency: np.ndarray, origin: np.ndarra
     dist = full[k, j]
     r = np.maximum(dist, MIN_PERPENDICULAR_DISTANCE)
     cos_t = (vec @ direction) / r
-    att, lam, lam_a, fade, acc = _ice_and_acceptance(ice, acceptance, x[k, 2], dom_pos[j],
+    att, lam, lam_a, fade, acc = _ice_and_acceptance(ice, acceptance, x[k, 2], dom_pos[:, 2][j],
                                                      vec[:, 2], dist)  # fmt: skip
     profile = fade * cascade_profile(cos_t) + (1.0 - fade)
     mu = (CASCADE_YIELD * efficiency[j] * acc * e_loss[k] * profile

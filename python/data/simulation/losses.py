@@ -140,6 +140,9 @@ def propagate(
     b = model.b_cont
     length = max(s_max - s0, 0.0)
     n = rng.poisson(model.rate_per_m * length)
+    if n == 0:
+        return Track(s0, min(s_max, s0 + float(continuous_range(e0, b))), e0, b, empty, empty,
+                     empty)  # fmt: skip
     s = np.sort(rng.uniform(s0, s0 + length, n))
     v = model.sample_v(rng, n)
     # between losses E -> alpha E + beta (continuous), at a loss E -> (1 - v) E

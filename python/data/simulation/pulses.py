@@ -25,8 +25,9 @@ def pandel_delay(
     ``Gamma(shape = dist / lam, scale = 1 / (1/tau + c_ice / lam_a))`` (``lam``, ``lam_a`` in m,
     scalars or arrays like ``dist``)."""
     dist = np.asarray(dist, dtype=np.float64)
-    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), dist.shape)
-    lam_a = np.broadcast_to(np.asarray(lam_a, dtype=np.float64), dist.shape)
+    lam, lam_a = np.asarray(lam, dtype=np.float64), np.asarray(lam_a, dtype=np.float64)
+    if lam.shape != dist.shape or lam_a.shape != dist.shape:
+        lam, lam_a = np.broadcast_to(lam, dist.shape), np.broadcast_to(lam_a, dist.shape)
     shape = dist / lam
     out = np.zeros_like(dist)
     pos = shape > 0
@@ -71,10 +72,10 @@ def photons_to_pulses(
     dom, t, q = dom[order], t[order], q[order]
     if dom.shape[0] == 0:
         return np.zeros((0, 6))
-    new_dom = np.r_[True, dom[1:] != dom[:-1]]
+    new_dom = np.concatenate(([True], dom[1:] != dom[:-1]))
     first = np.maximum.accumulate(np.where(new_dom, np.arange(dom.shape[0]), 0))
     tbin = np.floor((t - t[first]) / PULSE_MERGE_NS).astype(np.int64)
-    starts = np.flatnonzero(new_dom | np.r_[True, tbin[1:] != tbin[:-1]])
+    starts = np.flatnonzero(new_dom | np.concatenate(([True], tbin[1:] != tbin[:-1])))
     rows = dom[starts]
     out = np.empty((starts.shape[0], 6))
     out[:, 0] = string[rows]

@@ -60,8 +60,8 @@ class InstrumentedVolume:
         """bool ``[n]`` for points ``[n, 3]`` (inside or on the boundary)."""
         p = np.asarray(points, dtype=np.float64)
         a, e = self.hull, self._edges
-        rel = p[:, None, :2] - a[None]
-        cross = e[None, :, 0] * rel[..., 1] - e[None, :, 1] * rel[..., 0]
+        # z-component of edge x (point - corner), [n, k]: >= 0 on the inner side of every edge
+        cross = e[:, 0] * (p[:, 1:2] - a[:, 1]) - e[:, 1] * (p[:, 0:1] - a[:, 0])
         inside = (cross >= -1e-9).all(axis=1)
         return inside & (p[:, 2] >= self.z_min) & (p[:, 2] <= self.z_max)
 
@@ -78,7 +78,8 @@ class InstrumentedVolume:
                     rng.uniform(self.z_min, self.z_max, m),
                 ]
             )
-            out = np.concatenate([out, cand[self.contains(cand)]])
+            kept = cand[self.contains(cand)]
+            out = np.concatenate([out, kept]) if out.shape[0] else kept
         return out[:n]
 
     def padded(self, padding: float) -> InstrumentedVolume:
