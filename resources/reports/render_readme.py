@@ -54,7 +54,7 @@ def render(report: dict, source: str, command: str) -> str:
     temp = cov.get("base_temperature")
     lines = [
         f"From `{source}` ({report.get('n_ok', report.get('n_events'))} held-out events of "
-        f"`{report.get('data')}`; made by {command}):",
+        f"`{_run_folder(report.get('data'))}`; made by {command}):",
         "",
         "| | value |",
         "|---|---|",
@@ -74,6 +74,15 @@ def render(report: dict, source: str, command: str) -> str:
     ]
     lines += _conditional(cov.get("conditional") or {})
     return "\n".join(lines)
+
+
+def _run_folder(data: str | None) -> str:
+    """The evaluated folder as the run's own: its last three path parts (``report.json`` keeps
+    the absolute path of the machine it was made on)."""
+    if not data:
+        return "not recorded"
+    parts = pathlib.PurePath(data).parts
+    return "/".join(parts[-3:]) if pathlib.PurePath(data).is_absolute() else data
 
 
 def _gap_prior(report: dict) -> str:
