@@ -26,16 +26,10 @@ from typing import Any
 import llp_gap_reco.simulation as this_simulation
 import numpy as np
 from _common import write_rows
+from bench_simulation import CASES
 from llp_gap_reco.geometry import Geometry
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "simulation_versions.json"
-#: (row name, kind, config overrides)
-CASES = (
-    ("signal_default", "signal", {}),
-    ("background_default", "background", {}),
-    ("signal_no_stochastic", "signal", {"stochastic_losses": False}),
-    ("signal_homogeneous_ice", "signal", {"ice_model": "homogeneous"}),
-)
 
 
 def load_checkout(root: pathlib.Path, name: str = "llp_gap_reco_other") -> ModuleType:
