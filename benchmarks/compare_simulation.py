@@ -27,13 +27,13 @@ import llp_gap_reco.simulation as this_simulation
 import numpy as np
 from _common import write_rows
 from bench_simulation import CASES
-from llp_gap_reco.geometry import Geometry
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "simulation_versions.json"
 
 
 def load_checkout(root: pathlib.Path, name: str = "llp_gap_reco_other") -> ModuleType:
-    """The package in ``root/python`` imported as ``name`` (its imports are relative)."""
+    """The simulation module of the package in ``root/python``, that package imported as
+    ``name`` (its imports are relative)."""
     src = root / "python"
     spec = importlib.util.spec_from_file_location(
         name, src / "__init__.py", submodule_search_locations=[str(src)]
@@ -57,11 +57,10 @@ def _digest(event: Any) -> bytes:
 def compare(other: ModuleType, kind: str, config: dict, events: int, passes: int) -> dict:
     """Events/s (sum over events of each one's fastest pass) of both simulators and whether
     their events are identical."""
-    sims = {
-        "this": this_simulation.simulate(1, kind=kind, config=config,
-                                         geometry=Geometry.icecube86_like()).simulator,
+    sims = {  # both on their default geometry, Geometry.icecube86_like()
+        "this": this_simulation.simulate(1, kind=kind, config=config).simulator,
         "other": other.simulate(1, kind=kind, config=config).simulator,
-    }  # fmt: skip
+    }
     seeds = [np.random.SeedSequence([1, 0, 0, i]) for i in range(events)]
     best = {k: np.full(events, np.inf) for k in sims}
     same = True

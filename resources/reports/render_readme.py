@@ -81,8 +81,8 @@ def _run_folder(data: str | None) -> str:
     the absolute path of the machine it was made on)."""
     if not data:
         return "not recorded"
-    parts = pathlib.PurePath(data).parts
-    return "/".join(parts[-3:]) if pathlib.PurePath(data).is_absolute() else data
+    path = pathlib.PurePath(data)
+    return "/".join(path.parts[-3:]) if path.is_absolute() else data
 
 
 def _gap_prior(report: dict) -> str:
